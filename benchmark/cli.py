@@ -1,0 +1,130 @@
+"""Command line: ``landscape-bench [overrides]`` (a Hydra app; ``--help``, ``--cfg job``, ``-m``).
+
+Single runs write the leaderboard at the end; in a multirun every job writes its scores into its
+own output folder and :class:`GatherLeaderboard` (a Hydra callback) merges all jobs into one
+leaderboard when the sweep ends, whatever the launcher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from benchmark import pipeline
+from benchmark.registry import Registry
+from benchmark.report import gather_sweep, provenance, write_leaderboard
+
+log = logging.getLogger("benchmark")
+
+
+def conf_dir() -> Path:
+    """``conf/`` of the source checkout (editable install) or the copy inside the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "conf", here / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no conf/config.yaml next to {here}; reinstall landscape-bench.")
+
+
+def _plain(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+
+
+def _command(overrides: list[str], multirun: bool) -> str:
+    return " ".join(["landscape-bench", *(["-m"] if multirun else []), *overrides])
+
+
+def unknown_group_options(argv: list[str], conf: Path) -> list[str]:
+    """Messages for ``group=option`` overrides naming options that conf/ does not have."""
+    messages = []
+    for arg in argv:
+        if "=" not in arg or arg.startswith("-"):
+            continue
+        key, value = arg.split("=", 1)
+        group = key.lstrip("+~")
+        folder = conf / group
+        if "/" in group or "." in group or not folder.is_dir():
+            continue
+        names = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+        valid = Registry(group)
+        for p in sorted(folder.glob("*.yaml")):
+            valid.add(p.stem, p)
+        messages += [valid.unknown_message(n) for n in names if n not in valid]
+    return messages
+
+
+def main() -> None:
+    """Entry point: the Hydra app, plus a list of valid names when an override names none."""
+    try:
+        _hydra_main()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            for message in unknown_group_options(sys.argv[1:], conf_dir()):
+                print(message, file=sys.stderr)
+        raise
+
+
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    plain = _plain(cfg)
+    hc = HydraConfig.get()
+    try:
+        result = pipeline.run(plain)
+    except pipeline.ConfigError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    out_dir = Path(hc.runtime.output_dir)
+    frame = result.scores_frame()
+    frame.to_csv(out_dir / "scores.csv", index=False, float_format="%.17g")
+    result.features.to_csv(out_dir / "features.csv", index_label="model_id", float_format="%.17g")
+    (out_dir / "timings.json").write_text(json.dumps(result.timings))
+    if hc.mode == RunMode.MULTIRUN:
+        log.info("job %s done: %d score rows in %s", hc.job.num, len(frame), out_dir)
+        return
+    overrides = list(hc.overrides.task)
+    prov = provenance(
+        OmegaConf.to_yaml(cfg, resolve=True),
+        overrides,
+        result.timings,
+        {"landscape nodes masked": f"{result.landscape_masked[0]} of {result.landscape_masked[1]}"},
+    )
+    md, csv_path = write_leaderboard(
+        frame, plain["report"]["dir"], plain["report"]["name"], prov, _command(overrides, False)
+    )
+    print(f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> {md} and {csv_path}")
+
+
+class GatherLeaderboard(Callback):
+    """On the end of a multirun, merge every job's scores into one leaderboard."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            frame = gather_sweep(sweep_dir)
+        except FileNotFoundError as exc:
+            log.error("no leaderboard written: %s", exc)
+            return
+        timings: dict[str, float] = {}
+        for t in sorted(sweep_dir.glob("*/timings.json")):
+            for k, v in json.loads(t.read_text()).items():
+                timings[k] = timings.get(k, 0.0) + v
+        overrides = list(config.hydra.overrides.task)
+        cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        prov = provenance(OmegaConf.to_yaml(cfg, resolve=True), overrides, timings, {"sweep folder": str(sweep_dir)})
+        report = config.report
+        md, csv_path = write_leaderboard(frame, report.dir, report.name, prov, _command(overrides, True))
+        n_jobs = len(list(sweep_dir.glob("*/scores.csv")))
+        print(f"landscape-bench: sweep of {n_jobs} jobs, {len(frame)} score rows -> {md} and {csv_path}")
+
+
+if __name__ == "__main__":
+    main()

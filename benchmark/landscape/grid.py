@@ -1,0 +1,77 @@
+"""Loss on a k-dimensional grid around the trained weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def grid_axes(ndim: int, steps: int, span: float) -> tuple[np.ndarray, ...]:
+    """``ndim`` copies of ``linspace(-span, span, steps)``; ``steps`` odd so 0 is a node (exactly).
+
+    Coordinates are in units of each direction (``1.0`` moves the weights by one direction).
+    """
+    if not 1 <= ndim <= 4:
+        raise ValueError(f"landscape.ndim={ndim} is out of range; use 1, 2, 3 or 4.")
+    if steps < 3 or steps % 2 == 0:
+        raise ValueError(
+            f"landscape.steps={steps} must be odd and >= 3 so the trained weights are the centre node; "
+            f"use {max(3, steps + 1 - steps % 2)}."
+        )
+    if not span > 0 or not np.isfinite(span):
+        raise ValueError(f"landscape.span={span} must be a positive finite number (e.g. 1.0).")
+    half = steps // 2
+    axis = span * (np.arange(-half, half + 1, dtype=np.float64) / half)  # exactly symmetric, 0 exact
+    return tuple(axis.copy() for _ in range(ndim))
+
+
+@torch.no_grad()
+def evaluate_grid(
+    model: nn.Module,
+    loss_fn: LossFn,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    directions: Sequence[Mapping[str, torch.Tensor]],
+    axes: Sequence[np.ndarray],
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Loss at every node ``theta + sum_i axes[i][j_i] * directions[i]``, shape ``(len(a) for a in axes)``.
+
+    The model runs in eval mode (normalisation layers use their running statistics; dropout is off).
+    Values are float64 and kept as computed: NaN/inf are returned, not replaced.
+    """
+    if len(directions) != len(axes):
+        raise ValueError(f"{len(directions)} directions for a {len(axes)}-dimensional grid.")
+    was_training = model.training
+    model.eval()
+    center = {n: p.detach() for n, p in model.named_parameters()}
+    buffers = {n: b for n, b in model.named_buffers()}
+    moved = [n for n in center if any(bool(d[n].any()) for d in directions)]
+    shape = tuple(len(a) for a in axes)
+    values = np.empty(shape, dtype=np.float64)
+    # Walk the grid row by row: the partial sum over the leading directions is shared by a row.
+    lead_shape = shape[:-1]
+    last = torch.as_tensor(axes[-1], dtype=next(iter(center.values())).dtype)
+    for lead in np.ndindex(*lead_shape) if lead_shape else [()]:
+        base = {n: center[n].clone() for n in moved}
+        for i, j in enumerate(lead):
+            c = float(axes[i][j])
+            if c != 0.0:
+                for n in moved:
+                    base[n].add_(directions[i][n], alpha=c)
+        for j, c in enumerate(last.tolist()):
+            params = dict(center)
+            for n in moved:
+                params[n] = base[n] + c * directions[-1][n] if c != 0.0 else base[n]
+            out = functional_call(model, {**params, **buffers}, (inputs,))
+            values[(*lead, j)] = float(loss_fn(out, targets))
+        if progress:
+            progress(shape[-1])
+    model.train(was_training)
+    return values

@@ -1,0 +1,51 @@
+"""Architecture registry and conversions between modules and stored weights."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.registry import Registry
+
+ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")
+
+
+def architecture_kwargs(name: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of ``hparams`` that architecture ``name``'s builder takes."""
+    builder = ARCHITECTURES.get(name)
+    params = inspect.signature(builder).parameters
+    return {k: hparams[k] for k in params if k in hparams and k not in ("input_shape", "n_classes")}
+
+
+def build_model(spec: Mapping[str, Any]) -> nn.Module:
+    """Build the module described by an architecture spec ``{"name", "input_shape", "n_classes", ...}``."""
+    spec = dict(spec)
+    builder = ARCHITECTURES.get(spec.pop("name"))
+    input_shape = tuple(spec.pop("input_shape"))
+    n_classes = int(spec.pop("n_classes"))
+    return builder(input_shape=input_shape, n_classes=n_classes, **spec)
+
+
+def state_to_numpy(module: nn.Module) -> dict[str, np.ndarray]:
+    """Parameters and buffers as numpy arrays (copies), in ``state_dict`` order."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def load_state(module: nn.Module, state: Mapping[str, np.ndarray], model_id: str = "?") -> nn.Module:
+    """Load stored weights into ``module``; a mismatch names the model and the tensors."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"weights of model {model_id!r} do not fit its architecture: missing {missing}, "
+            f"unexpected {unexpected}, shape mismatch {shapes}. Check the architecture spec."
+        )
+    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    return module

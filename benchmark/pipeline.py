@@ -1,0 +1,398 @@
+"""The stages, wired to the artifact store. Order lives here; formulas live in the layers below.
+
+    zoo -> ModelRecord[] -> Landscape, Curvature -> FeatureRow[] -> ScoreRow[]
+
+Every stage output is keyed by (stage, stage version, its config, its input keys) and loaded from
+the store when present, so a rerun recomputes nothing and a killed run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import logging
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from benchmark.data import DATASETS, Split, load_dataset
+from benchmark.descriptors import DESCRIPTORS, Descriptor, DescriptorInputs, build_descriptor
+from benchmark.evaluation import CONSTANT, build_regressor, evaluate_feature_set
+from benchmark.hessian import hutchinson_trace, make_hvp, top_eigenvalues
+from benchmark.landscape import evaluate_grid, grid_axes, perturbable_parameters, random_direction
+from benchmark.landscape.directions import direction_norm
+from benchmark.models import ARCHITECTURES, build_model, load_state
+from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, ScoreRow
+from benchmark.store import ArtifactStore, artifact_key
+from benchmark.zoo import TRAIN_VERSION, ModelSpec, expand_zoo, objective, objective_batch, train_classifier
+
+log = logging.getLogger(__name__)
+
+LANDSCAPE_VERSION = "1"
+CURVATURE_VERSION = "1"
+SCORES_VERSION = "1"
+TASKS = ("classification",)
+
+
+class ConfigError(ValueError):
+    """A configuration value the pipeline cannot run with; the message says which and how to fix it."""
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, in memory."""
+
+    models: list[ModelRecord]
+    features: pd.DataFrame  # index model_id; columns "<descriptor>__<feature>"
+    scores: list[ScoreRow]
+    timings: dict[str, float] = field(default_factory=dict)
+    store_summary: str = ""
+    landscape_masked: tuple[int, int] = (0, 0)  # (masked nodes, total nodes) over the zoo
+
+    def scores_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([s.flat() for s in self.scores])
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def load_plugins(plugins: Iterable[str]) -> None:
+    """Import user modules (dotted names or ``.py`` paths) so their registrations take effect."""
+    for entry in plugins:
+        path = Path(entry)
+        if entry.endswith(".py"):
+            if not path.is_file():
+                raise ConfigError(f"plugin file {entry!r} does not exist; give a path to a .py file or a module name.")
+            name = f"landscape_bench_plugin_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+            if name in sys.modules:
+                continue
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        else:
+            try:
+                importlib.import_module(entry)
+            except ImportError as exc:
+                raise ConfigError(f"plugin module {entry!r} cannot be imported ({exc}).") from None
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Check names and ranges before any work starts."""
+    problems = []
+    if cfg["dataset"]["name"] not in DATASETS:
+        problems.append(DATASETS.unknown_message(cfg["dataset"]["name"]))
+    zoo = cfg["zoo"]
+    if zoo.get("task") not in TASKS:
+        problems.append(f"zoo.task={zoo.get('task')!r} is unknown; valid tasks: {', '.join(TASKS)}.")
+    if zoo["architecture"] not in ARCHITECTURES:
+        problems.append(ARCHITECTURES.unknown_message(zoo["architecture"]))
+    for name in cfg["descriptors"]:
+        if name not in DESCRIPTORS:
+            problems.append(DESCRIPTORS.unknown_message(name))
+    if not cfg["descriptors"]:
+        problems.append("no descriptors selected; choose some, e.g. descriptors=[merge_tree,hessian].")
+    if not cfg["regressor"]:
+        problems.append("no regressor selected; choose some, e.g. regressor=[ridge,random_forest].")
+    for target in cfg["evaluation"]["targets"]:
+        if target not in zoo["targets"]:
+            problems.append(
+                f"evaluation target {target!r} is not measured by zoo {zoo['name']!r}; "
+                f"valid targets: {', '.join(zoo['targets'])}."
+            )
+    for combo, members in (cfg["evaluation"].get("combinations") or {}).items():
+        unknown = [m for m in members if m not in DESCRIPTORS]
+        if unknown:
+            problems.append(
+                f"evaluation.combinations.{combo} names unknown descriptors {unknown}; valid: {DESCRIPTORS.names()}."
+            )
+    ls = cfg["landscape"]
+    try:
+        grid_axes(ls["ndim"], ls["steps"], ls["span"])
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def _bar(total: int, desc: str) -> tqdm:
+    return tqdm(total=total, desc=desc, unit="model", leave=False, disable=None, dynamic_ncols=True)
+
+
+def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], split: Split) -> tuple[list[ModelRecord], list[str]]:
+    zoo = cfg["zoo"]
+    specs = expand_zoo(zoo["name"], zoo["architecture"], zoo.get("fixed") or {}, zoo["axes"])
+    keys = [
+        artifact_key(
+            "model",
+            TRAIN_VERSION,
+            {"zoo": spec.zoo, "architecture": spec.architecture, "hparams": spec.hparams, "dataset": cfg["dataset"]},
+            [],
+        )
+        for spec in specs
+    ]
+    with _bar(len(specs), f"zoo {zoo['name']}: train") as bar:
+        models = store.map("model", keys, ModelRecord, lambda i: _train(specs[i], split, cfg), progress=bar.update)
+    return models, keys
+
+
+def _train(spec: ModelSpec, split: Split, cfg: Mapping[str, Any]) -> ModelRecord:
+    return train_classifier(spec, split, cfg["dataset"]["name"])
+
+
+def _module(record: ModelRecord) -> torch.nn.Module:
+    return load_state(build_model(record.architecture), record.state, record.model_id)
+
+
+def compute_landscape(record: ModelRecord, split: Split, ls_cfg: Mapping[str, Any]) -> Landscape:
+    """Loss of ``record`` on a grid along seeded, normalised random directions."""
+    model = _module(record)
+    x, y = objective_batch(record, split, ls_cfg["n_samples"], ls_cfg["seed"])
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    include = perturbable_parameters(model, ls_cfg["include_bias"], ls_cfg["include_norm"])
+    g = torch.Generator().manual_seed(ls_cfg["seed"])
+    directions = [random_direction(params, include, g, ls_cfg["normalization"]) for _ in range(ls_cfg["ndim"])]
+    axes = grid_axes(ls_cfg["ndim"], ls_cfg["steps"], ls_cfg["span"])
+    values = evaluate_grid(model, objective, x, y, directions, axes)
+    return Landscape(
+        model_id=record.model_id,
+        metric="loss",
+        axes=axes,
+        values=values,
+        direction_norms=tuple(direction_norm(d) for d in directions),
+        config=dict(ls_cfg),
+    )
+
+
+def compute_curvature(record: ModelRecord, split: Split, c_cfg: Mapping[str, Any]) -> Curvature:
+    """lambda_max (Lanczos) and trace (Hutchinson) of the training objective's Hessian."""
+    model = _module(record)
+    x, y = objective_batch(record, split, c_cfg["n_samples"], c_cfg["seed"])
+    hvp, n = make_hvp(model, objective, x, y)
+    evals, n_lanczos = top_eigenvalues(hvp, n, c_cfg["top_k"], c_cfg["lanczos_iters"], c_cfg["seed"])
+    trace, se = hutchinson_trace(hvp, n, c_cfg["trace_samples"], c_cfg["seed"])
+    return Curvature(record.model_id, evals, trace, se, n, n_lanczos + c_cfg["trace_samples"], dict(c_cfg))
+
+
+def stage_per_model(
+    store: ArtifactStore,
+    stage: str,
+    version: str,
+    stage_cfg: Mapping[str, Any],
+    models: Sequence[ModelRecord],
+    model_keys: Sequence[str],
+    cls: type,
+    compute: Any,
+    split: Split,
+) -> tuple[list[Any], list[str]]:
+    cfg = {k: v for k, v in stage_cfg.items() if k != "name"}
+    keys = [artifact_key(stage, version, cfg, [mk]) for mk in model_keys]
+    with _bar(len(models), f"{stage}") as bar:
+        out = store.map(stage, keys, cls, lambda i: compute(models[i], split, cfg), progress=bar.update)
+    return out, keys
+
+
+def _input_names(desc: Descriptor) -> list[str]:
+    """The model record always; the other inputs the descriptor declares."""
+    return ["model", *(r for r in desc.requires if r != "model")]
+
+
+def stage_descriptors(
+    store: ArtifactStore,
+    descriptors: Mapping[str, Descriptor],
+    models: Sequence[ModelRecord],
+    inputs: Mapping[str, tuple[Sequence[Any], Sequence[str]]],
+) -> pd.DataFrame:
+    """One FeatureRow per (model, descriptor); returns the feature table (NaN where undefined)."""
+    columns: dict[str, dict[str, float]] = {m.model_id: {} for m in models}
+    undefined: dict[str, int] = {}
+    for name, desc in descriptors.items():
+        keys = [
+            artifact_key(
+                "features",
+                f"{desc.version}",
+                {"descriptor": name, "params": desc.get_params()},
+                [inputs[r][1][i] for r in _input_names(desc)],
+            )
+            for i in range(len(models))
+        ]
+
+        def compute(i: int, desc: Descriptor = desc) -> FeatureRow:
+            kw = {r: inputs[r][0][i] for r in _input_names(desc)}
+            return desc.compute(DescriptorInputs(**kw))
+
+        rows = store.map("features", keys, FeatureRow, compute)
+        for row in rows:
+            columns[row.model_id].update(sorted(row.columns().items()))  # stable column order
+            if row.reasons:
+                undefined[name] = undefined.get(name, 0) + 1
+    for name, count in undefined.items():
+        log.warning(
+            "descriptor %s is undefined (NaN) for %d model(s); those rows are dropped in evaluation", name, count
+        )
+    return pd.DataFrame.from_dict(columns, orient="index")
+
+
+def feature_sets(
+    descriptors: Mapping[str, Descriptor], combinations: Mapping[str, Sequence[str]]
+) -> dict[str, tuple[str, list[str]]]:
+    """``name -> (kind, descriptor names)``: the constant baseline, each descriptor, each combination."""
+    sets: dict[str, tuple[str, list[str]]] = {CONSTANT: ("baseline", [])}
+    for name, desc in descriptors.items():
+        sets[name] = (desc.kind, [name])
+    for combo, members in combinations.items():
+        missing = [m for m in members if m not in descriptors]
+        if missing:
+            log.info("feature set %s skipped: descriptors %s are not selected", combo, missing)
+            continue
+        kinds = {descriptors[m].kind for m in members}
+        sets[combo] = ("reference" if "reference" in kinds else "combination", list(members))
+    return sets
+
+
+def stage_scores(
+    store: ArtifactStore,
+    cfg: Mapping[str, Any],
+    descriptors: Mapping[str, Descriptor],
+    models: Sequence[ModelRecord],
+    model_keys: Sequence[str],
+    features: pd.DataFrame,
+) -> list[ScoreRow]:
+    zoo = cfg["zoo"]["name"]
+    protocol = cfg["protocol"]
+    groups = np.array([m.group for m in models])
+    ids = [m.model_id for m in models]
+    sets = feature_sets(descriptors, cfg["evaluation"].get("combinations") or {})
+    regressors = {CONSTANT: None, **cfg["regressor"]}
+    jobs = []
+    for target in cfg["evaluation"]["targets"]:
+        y = np.array([m.metrics[target] for m in models], dtype=np.float64)
+        for fs_name, (kind, members) in sets.items():
+            cols = sorted(c for c in features.columns if c.split("__", 1)[0] in members)
+            X = features.loc[ids, cols].to_numpy(dtype=np.float64) if members else None
+            if members and not cols:
+                log.warning("feature set %s has no features; skipped", fs_name)
+                continue
+            for reg_name, reg_cfg in regressors.items():
+                if (fs_name == CONSTANT) != (reg_name == CONSTANT):
+                    continue
+                data_digest = hashlib.sha256(
+                    (X.tobytes() if X is not None else b"") + y.tobytes() + "\0".join(groups).encode()
+                ).hexdigest()
+                key = artifact_key(
+                    "scores",
+                    SCORES_VERSION,
+                    {
+                        "zoo": zoo,
+                        "target": target,
+                        "feature_set": fs_name,
+                        "columns": cols,
+                        "regressor": reg_cfg,
+                        "protocol": protocol,
+                    },
+                    [data_digest],
+                )
+                jobs.append((key, target, fs_name, kind, X, y, reg_name, reg_cfg))
+
+    def compute(i: int) -> ScoreRow:
+        _, target, fs_name, kind, X, y, reg_name, reg_cfg = jobs[i]
+        make = None if reg_cfg is None else (lambda: build_regressor(reg_name, reg_cfg))
+        mean, std, n_used, n_dropped = evaluate_feature_set(X, y, groups, make, protocol["n_splits"], protocol["seed"])
+        return ScoreRow(
+            zoo=zoo,
+            target=target,
+            feature_set=fs_name,
+            feature_kind=kind,
+            regressor="mean" if reg_cfg is None else reg_name,
+            protocol=protocol["name"],
+            n_models=n_used,
+            n_dropped=n_dropped,
+            n_folds=protocol["n_splits"],
+            mean=mean,
+            std=std,
+        )
+
+    with tqdm(total=len(jobs), desc="evaluate", unit="fit", leave=False, disable=None) as bar:
+        return store.map("scores", [j[0] for j in jobs], ScoreRow, compute, progress=bar.update)
+
+
+# ----------------------------------------------------------------------------- the whole run
+
+
+def run(cfg: Mapping[str, Any]) -> RunResult:
+    """Run every stage for a resolved config (a plain dict; see conf/config.yaml)."""
+    load_plugins(cfg.get("plugins") or [])
+    validate(cfg)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    torch.use_deterministic_algorithms(True)
+    store = ArtifactStore(cfg["paths"]["store"])
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, t0: float) -> None:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    split = load_dataset(cfg["dataset"]["name"], **{k: v for k, v in cfg["dataset"].items() if k != "name"})
+    models, model_keys = stage_zoo(store, cfg, split)
+    timed("zoo", t0)
+
+    descriptors = {name: build_descriptor(name, params) for name, params in cfg["descriptors"].items()}
+    needed = {r for d in descriptors.values() for r in d.requires}
+    inputs: dict[str, tuple[Sequence[Any], Sequence[str]]] = {"model": (models, model_keys)}
+    masked = (0, 0)
+    if "landscape" in needed:
+        t0 = time.perf_counter()
+        inputs["landscape"] = stage_per_model(
+            store,
+            "landscape",
+            LANDSCAPE_VERSION,
+            cfg["landscape"],
+            models,
+            model_keys,
+            Landscape,
+            compute_landscape,
+            split,
+        )
+        landscapes = inputs["landscape"][0]
+        masked = (sum(ls.n_masked for ls in landscapes), sum(ls.values.size for ls in landscapes))
+        if masked[0]:
+            log.warning("landscape: %d of %d grid nodes are non-finite (masked, not filled)", *masked)
+        timed("landscape", t0)
+    if "curvature" in needed:
+        t0 = time.perf_counter()
+        inputs["curvature"] = stage_per_model(
+            store,
+            "curvature",
+            CURVATURE_VERSION,
+            cfg["curvature"],
+            models,
+            model_keys,
+            Curvature,
+            compute_curvature,
+            split,
+        )
+        timed("curvature", t0)
+
+    t0 = time.perf_counter()
+    features = stage_descriptors(store, descriptors, models, inputs)
+    timed("descriptors", t0)
+    t0 = time.perf_counter()
+    scores = stage_scores(store, cfg, descriptors, models, model_keys, features)
+    timed("evaluation", t0)
+    summary = store.summary()
+    log.info("store %s: %s", store.root, summary)
+    return RunResult(models, features, scores, timings, summary, masked)

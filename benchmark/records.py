@@ -1,0 +1,270 @@
+"""Typed records passed between stages.
+
+Each record converts to a *payload* (a JSON-able ``meta`` dict plus a dict of numpy arrays) and
+back, so the artifact store never pickles Python objects.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+Payload = tuple[dict[str, Any], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One trained model of a zoo.
+
+    ``hparams`` is the flat dict of hyperparameters that produced it (architecture and training);
+    ``group`` names the training run configuration, so models of one group never straddle a
+    cross-validation split; ``metrics`` holds the measured targets.
+    """
+
+    kind: ClassVar[str] = "model"
+
+    model_id: str
+    zoo: str
+    architecture: dict[str, Any]
+    dataset: str
+    hparams: dict[str, Any]
+    seed: int
+    group: str
+    epoch: int
+    metrics: dict[str, float]
+    state: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(v.size for v in self.state.values()))
+
+    def to_payload(self) -> Payload:
+        meta = {
+            "model_id": self.model_id,
+            "zoo": self.zoo,
+            "architecture": self.architecture,
+            "dataset": self.dataset,
+            "hparams": self.hparams,
+            "seed": self.seed,
+            "group": self.group,
+            "epoch": self.epoch,
+            "metrics": self.metrics,
+            "state_names": list(self.state),
+        }
+        arrays = {f"state/{i}": v for i, v in enumerate(self.state.values())}
+        return meta, arrays
+
+    @classmethod
+    def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ModelRecord:
+        names = meta.pop("state_names")
+        state = {name: arrays[f"state/{i}"] for i, name in enumerate(names)}
+        return cls(**meta, state=state)
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """Loss sampled on a k-dimensional grid around a model's weights.
+
+    ``axes[i]`` holds the exact coordinates along direction i, in units of that direction
+    (a filter-normalised direction has, filter by filter, the norm of the weights). ``values``
+    has shape ``tuple(len(a) for a in axes)`` and keeps non-finite values as measured; ``valid``
+    masks them. The centre node (all coordinates 0) is the trained model.
+    """
+
+    kind: ClassVar[str] = "landscape"
+
+    model_id: str
+    metric: str
+    axes: tuple[np.ndarray, ...]
+    values: np.ndarray
+    direction_norms: tuple[float, ...]
+    config: dict[str, Any]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.axes)
+
+    @property
+    def valid(self) -> np.ndarray:
+        return np.isfinite(self.values)
+
+    @property
+    def n_masked(self) -> int:
+        return int(self.values.size - np.count_nonzero(self.valid))
+
+    @property
+    def center_value(self) -> float:
+        return float(self.values[tuple(len(a) // 2 for a in self.axes)])
+
+    def to_payload(self) -> Payload:
+        meta = {
+            "model_id": self.model_id,
+            "metric": self.metric,
+            "direction_norms": list(self.direction_norms),
+            "config": self.config,
+            "ndim": self.ndim,
+        }
+        arrays = {f"axis/{i}": a for i, a in enumerate(self.axes)}
+        arrays["values"] = self.values
+        return meta, arrays
+
+    @classmethod
+    def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Landscape:
+        axes = tuple(arrays[f"axis/{i}"] for i in range(meta.pop("ndim")))
+        return cls(
+            model_id=meta["model_id"],
+            metric=meta["metric"],
+            axes=axes,
+            values=arrays["values"],
+            direction_norms=tuple(meta["direction_norms"]),
+            config=meta["config"],
+        )
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """Hessian spectrum summary at the trained weights.
+
+    ``eigenvalues`` are the top-k Ritz values (descending); ``trace`` is the Hutchinson estimate
+    with standard error ``trace_se`` (0 when computed exactly).
+    """
+
+    kind: ClassVar[str] = "curvature"
+
+    model_id: str
+    eigenvalues: np.ndarray
+    trace: float
+    trace_se: float
+    n_params: int
+    n_hvp: int
+    config: dict[str, Any]
+
+    @property
+    def lambda_max(self) -> float:
+        return float(self.eigenvalues[0])
+
+    def to_payload(self) -> Payload:
+        meta = {
+            "model_id": self.model_id,
+            "trace": self.trace,
+            "trace_se": self.trace_se,
+            "n_params": self.n_params,
+            "n_hvp": self.n_hvp,
+            "config": self.config,
+        }
+        return meta, {"eigenvalues": self.eigenvalues}
+
+    @classmethod
+    def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Curvature:
+        return cls(**meta, eigenvalues=arrays["eigenvalues"])
+
+
+@dataclass(frozen=True)
+class FeatureRow:
+    """One descriptor's output for one model: ``<feature> -> value``.
+
+    A value is a finite float, or NaN with its reason in ``reasons``.
+    """
+
+    kind: ClassVar[str] = "features"
+
+    model_id: str
+    descriptor: str
+    values: dict[str, float]
+    reasons: dict[str, str]
+
+    def __post_init__(self) -> None:
+        for name, value in self.values.items():
+            if not math.isfinite(value) and name not in self.reasons:
+                raise ValueError(
+                    f"descriptor {self.descriptor!r} returned {value} for feature {name!r} of "
+                    f"model {self.model_id!r} without a reason; return NaN and record why."
+                )
+
+    def columns(self) -> dict[str, float]:
+        """Values keyed by leaderboard column name ``<descriptor>__<feature>``."""
+        return {f"{self.descriptor}__{k}": v for k, v in self.values.items()}
+
+    def to_payload(self) -> Payload:
+        values = {k: (None if math.isnan(v) else v) for k, v in self.values.items()}
+        return {
+            "model_id": self.model_id,
+            "descriptor": self.descriptor,
+            "values": values,
+            "reasons": self.reasons,
+        }, {}
+
+    @classmethod
+    def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> FeatureRow:
+        values = {k: (math.nan if v is None else float(v)) for k, v in meta["values"].items()}
+        return cls(meta["model_id"], meta["descriptor"], values, meta["reasons"])
+
+
+SCORE_METRICS: tuple[str, ...] = ("r2", "mae", "spearman", "kendall")
+"""Scores reported for every (feature set, regressor, target); all but ``mae`` greater-is-better."""
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """Cross-validated scores of one (zoo, target, feature set, regressor, protocol).
+
+    ``mean[m]`` and ``std[m]`` are the mean and standard deviation of metric ``m`` over folds.
+    """
+
+    kind: ClassVar[str] = "scores"
+
+    zoo: str
+    target: str
+    feature_set: str
+    feature_kind: str
+    regressor: str
+    protocol: str
+    n_models: int
+    n_dropped: int
+    n_folds: int
+    mean: dict[str, float]
+    std: dict[str, float]
+
+    def flat(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "zoo": self.zoo,
+            "target": self.target,
+            "feature_set": self.feature_set,
+            "kind": self.feature_kind,
+            "regressor": self.regressor,
+            "protocol": self.protocol,
+            "n_models": self.n_models,
+            "n_dropped": self.n_dropped,
+            "n_folds": self.n_folds,
+        }
+        for m in SCORE_METRICS:
+            out[f"{m}_mean"] = self.mean[m]
+            out[f"{m}_std"] = self.std[m]
+        return out
+
+    def to_payload(self) -> Payload:
+        meta = self.flat()
+        meta = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in meta.items()}
+        return meta, {}
+
+    @classmethod
+    def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ScoreRow:
+        def num(v: Any) -> float:
+            return math.nan if v is None else float(v)
+
+        return cls(
+            zoo=meta["zoo"],
+            target=meta["target"],
+            feature_set=meta["feature_set"],
+            feature_kind=meta["kind"],
+            regressor=meta["regressor"],
+            protocol=meta["protocol"],
+            n_models=meta["n_models"],
+            n_dropped=meta["n_dropped"],
+            n_folds=meta["n_folds"],
+            mean={m: num(meta[f"{m}_mean"]) for m in SCORE_METRICS},
+            std={m: num(meta[f"{m}_std"]) for m in SCORE_METRICS},
+        )

@@ -1,0 +1,54 @@
+"""Expanding a zoo config (fixed hyperparameters x axes) into model specs."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to train: a flat hyperparameter dict (architecture and training, ``seed`` included).
+
+    ``group`` identifies the configuration without the seed, so seeds of one configuration stay
+    together in cross-validation.
+    """
+
+    model_id: str
+    zoo: str
+    architecture: str
+    hparams: dict[str, Any]
+    group: str
+
+    @property
+    def seed(self) -> int:
+        return int(self.hparams["seed"])
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def expand_zoo(
+    name: str, architecture: str, fixed: Mapping[str, Any], axes: Mapping[str, Sequence[Any]]
+) -> list[ModelSpec]:
+    """Full grid over ``axes``, each point merged over ``fixed``; ordered as the axes are listed."""
+    both = sorted(set(fixed) & set(axes))
+    if both:
+        raise ValueError(f"zoo {name!r}: {both} set both in 'fixed' and in 'axes'; keep each in one place.")
+    for axis, values in axes.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+            raise ValueError(f"zoo {name!r}: axis {axis!r} must be a non-empty list of values, got {values!r}.")
+    if "seed" not in axes and "seed" not in fixed:
+        raise ValueError(f"zoo {name!r} sets no 'seed'; add 'seed: [0, 1, 2]' under axes.")
+    names = list(axes)
+    specs = []
+    for point in itertools.product(*(axes[a] for a in names)):
+        values = dict(zip(names, point, strict=True))
+        hparams = {**fixed, **values}
+        label = ",".join(f"{a}={_fmt(values[a])}" for a in names)
+        group = ",".join(f"{a}={_fmt(values[a])}" for a in names if a != "seed") or "all"
+        specs.append(ModelSpec(f"{name}/{label}", name, architecture, hparams, f"{name}/{group}"))
+    return specs

@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny trained model and config composition helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from benchmark.cli import conf_dir
+from benchmark.data import load_dataset
+from benchmark.zoo import expand_zoo, train_classifier
+
+CONF = conf_dir()
+
+
+def compose_plain(overrides: list[str], tmp_path: Path) -> dict:
+    """Compose conf/ with overrides, outputs redirected under tmp_path; return the resolved dict."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=[f"paths.home={tmp_path / 'home'}", f"report.dir={tmp_path / 'boards'}", *overrides],
+        )
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_dataset("digits", test_fraction=0.3, split_seed=0, flatten=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_record(digits):
+    spec = expand_zoo(
+        "t",
+        "mlp",
+        {"depth": 1, "activation": "tanh", "lr": 1e-2, "batch_size": 128, "epochs": 2},
+        {"width": [6], "label_noise": [0.1], "seed": [0]},
+    )[0]
+    return train_classifier(spec, digits, "digits")

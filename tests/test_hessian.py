@@ -1,0 +1,87 @@
+"""Curvature against closed forms and the exact Hessian."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from benchmark.hessian import exact_trace, hutchinson_trace, make_hvp, top_eigenvalues
+from benchmark.hessian.spectrum import lanczos, ritz
+
+
+def _least_squares(n: int = 200, d: int = 7, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g) * torch.linspace(0.5, 3.0, d)  # spread the spectrum
+    y = torch.randn(n, generator=g)
+    model = nn.Linear(d, 1, bias=False)
+
+    def loss_fn(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((pred.squeeze(-1) - target) ** 2).mean()
+
+    H = (2.0 / n) * (X.double().T @ X.double())  # closed form: H = 2/n X^T X
+    return model, loss_fn, X, y, H.numpy()
+
+
+def test_least_squares_lambda_max_and_trace_match_closed_form():
+    model, loss_fn, X, y, H = _least_squares()
+    hvp, n = make_hvp(model, loss_fn, X, y)
+    assert n == H.shape[0]
+    top, _ = top_eigenvalues(hvp, n, k=3, n_iter=30)
+    expected = np.sort(np.linalg.eigvalsh(H))[::-1][:3]
+    np.testing.assert_allclose(top, expected, rtol=1e-3)
+    assert exact_trace(hvp, n) == pytest.approx(np.trace(H), rel=1e-3)
+
+
+def test_hutchinson_is_within_three_standard_errors():
+    model, loss_fn, X, y, H = _least_squares(d=12, seed=3)
+    hvp, n = make_hvp(model, loss_fn, X, y)
+    est, se = hutchinson_trace(hvp, n, n_samples=400, seed=1)
+    assert se > 0
+    assert abs(est - np.trace(H)) < 3 * se
+    # Rademacher probes are exact for a diagonal matrix: z_i^2 = 1
+    D = torch.diag(torch.arange(1.0, 6.0))
+    est_d, se_d = hutchinson_trace(lambda v: D @ v, 5, n_samples=4)
+    assert est_d == pytest.approx(15.0) and se_d == pytest.approx(0.0)
+
+
+def test_mlp_hvp_matches_dense_hessian():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
+    x = torch.randn(32, 4)
+    y = torch.randint(0, 3, (32,))
+    loss_fn = nn.functional.cross_entropy
+    hvp, n = make_hvp(model, loss_fn, x, y)
+    model64 = copy.deepcopy(model).double()
+    x64 = x.double()
+    names = [name for name, _ in model64.named_parameters()]
+    shapes = [p.shape for _, p in model64.named_parameters()]
+
+    def flat_loss(theta: torch.Tensor) -> torch.Tensor:
+        chunks, i = [], 0
+        for s in shapes:
+            k = int(np.prod(s))
+            chunks.append(theta[i : i + k].reshape(s))
+            i += k
+        out = torch.func.functional_call(model64, dict(zip(names, chunks, strict=True)), (x64,))
+        return loss_fn(out, y)
+
+    theta0 = torch.cat([p.detach().reshape(-1) for p in model64.parameters()])
+    H = torch.autograd.functional.hessian(flat_loss, theta0).numpy()  # dense, float64
+    evals = np.linalg.eigvalsh(H)
+    top, _ = top_eigenvalues(hvp, n, k=1, n_iter=n)
+    assert top[0] == pytest.approx(evals[-1], rel=1e-3)
+    assert exact_trace(hvp, n) == pytest.approx(np.trace(H), rel=1e-3)
+    est, se = hutchinson_trace(hvp, n, n_samples=300, seed=0)
+    assert abs(est - np.trace(H)) < 3 * se
+
+
+def test_lanczos_terminates_exactly_on_small_operators():
+    A = np.diag([5.0, 2.0, -1.0])
+    alpha, beta, Q = lanczos(lambda v: torch.as_tensor(A, dtype=v.dtype) @ v, 3, n_iter=50)
+    assert len(alpha) == 3
+    np.testing.assert_allclose(ritz(alpha, beta)[0], [-1.0, 2.0, 5.0], atol=1e-5)
+    np.testing.assert_allclose(Q @ Q.T, np.eye(3), atol=1e-10)
