@@ -310,7 +310,9 @@ def stage_scores(
     def compute(i: int) -> ScoreRow:
         _, target, fs_name, kind, X, y, reg_name, reg_cfg = jobs[i]
         make = None if reg_cfg is None else (lambda: build_regressor(reg_name, reg_cfg))
-        mean, std, n_used, n_dropped = evaluate_feature_set(X, y, groups, make, protocol["n_splits"], protocol["seed"])
+        mean, std, n_used, n_dropped = evaluate_feature_set(
+            X, y, groups, make, protocol["n_splits"], protocol["seed"], protocol["n_repeats"]
+        )
         return ScoreRow(
             zoo=zoo,
             target=target,
@@ -320,7 +322,7 @@ def stage_scores(
             protocol=protocol["name"],
             n_models=n_used,
             n_dropped=n_dropped,
-            n_folds=protocol["n_splits"],
+            n_folds=protocol["n_splits"] * protocol["n_repeats"],
             mean=mean,
             std=std,
         )

@@ -71,3 +71,24 @@ def test_joblib_multirun_gathers_all_jobs(tmp_path):
     # the constant baseline, computed by both jobs, appears once per target
     assert (board["feature_set"] == "constant").sum() == 2
     assert "sweep of 2 jobs" in r.stdout
+
+
+def test_diverged_model_flows_through_with_reasons(tiny_record, digits):
+    import dataclasses
+    import math
+
+    import numpy as np
+
+    from benchmark.descriptors import DescriptorInputs, build_descriptor
+
+    state = {k: np.full_like(v, np.nan) for k, v in tiny_record.state.items()}
+    bad = dataclasses.replace(tiny_record, state=state)
+    cfg = compose_plain(["experiment=tiny"], Path("/nonexistent"))
+    ls = pipeline.compute_landscape(bad, digits, cfg["landscape"])
+    assert ls.n_masked == ls.values.size  # counted, not filled
+    cv = pipeline.compute_curvature(bad, digits, cfg["curvature"])
+    assert math.isnan(cv.lambda_max) and math.isnan(cv.trace)
+    inputs = DescriptorInputs(model=bad, landscape=ls, curvature=cv)
+    for name in ("merge_tree", "hessian"):
+        row = build_descriptor(name).compute(inputs)
+        assert all(math.isnan(v) for v in row.values.values()) and set(row.reasons) == set(row.values)

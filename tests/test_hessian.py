@@ -85,3 +85,13 @@ def test_lanczos_terminates_exactly_on_small_operators():
     assert len(alpha) == 3
     np.testing.assert_allclose(ritz(alpha, beta)[0], [-1.0, 2.0, 5.0], atol=1e-5)
     np.testing.assert_allclose(Q @ Q.T, np.eye(3), atol=1e-10)
+
+
+def test_non_finite_products_give_nan_not_numbers():
+    def bad(v: torch.Tensor) -> torch.Tensor:
+        return v * float("nan")
+
+    top, _ = top_eigenvalues(bad, 10, k=2, n_iter=5)
+    assert np.isnan(top).all() and top.shape == (2,)
+    est, _ = hutchinson_trace(bad, 10, n_samples=4)
+    assert np.isnan(est)

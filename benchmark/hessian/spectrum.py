@@ -44,6 +44,8 @@ def lanczos(matvec: MatVec, dim: int, n_iter: int, seed: int = 0) -> tuple[np.nd
         for _ in range(2):
             w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
         b = float(w.norm())
+        if not np.isfinite(b):
+            break
         scale = max(abs(a), *(abs(x) for x in beta), 1e-300)
         if j == m - 1 or b <= 1e-12 * scale:
             Q = Q[: j + 1]
@@ -60,8 +62,13 @@ def ritz(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def top_eigenvalues(matvec: MatVec, dim: int, k: int = 1, n_iter: int = 30, seed: int = 0) -> tuple[np.ndarray, int]:
-    """The ``k`` largest (algebraic) eigenvalue estimates, descending, and the number of products used."""
+    """The ``k`` largest (algebraic) eigenvalue estimates, descending, and the number of products used.
+
+    A non-finite product (a diverged model) gives NaN estimates, never a silent number.
+    """
     alpha, beta, _ = lanczos(matvec, dim, max(n_iter, k), seed)
+    if not (np.isfinite(alpha).all() and np.isfinite(beta).all()):
+        return np.full(k, np.nan), len(alpha)
     evals, _ = ritz(alpha, beta)
     return evals[::-1][:k].copy(), len(alpha)
 
