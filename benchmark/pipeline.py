@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 LANDSCAPE_VERSION = "1"
 CURVATURE_VERSION = "1"
-SCORES_VERSION = "1"
+SCORES_VERSION = "2"
 TASKS = ("classification",)
 
 
@@ -310,8 +310,16 @@ def stage_scores(
     def compute(i: int) -> ScoreRow:
         _, target, fs_name, kind, X, y, reg_name, reg_cfg = jobs[i]
         make = None if reg_cfg is None else (lambda: build_regressor(reg_name, reg_cfg))
-        mean, std, n_used, n_dropped = evaluate_feature_set(
-            X, y, groups, make, protocol["n_splits"], protocol["seed"], protocol["n_repeats"]
+        ev = evaluate_feature_set(
+            X,
+            y,
+            groups,
+            make,
+            protocol["n_splits"],
+            protocol["seed"],
+            protocol["n_repeats"],
+            protocol["n_bootstrap"],
+            protocol["ci_level"],
         )
         return ScoreRow(
             zoo=zoo,
@@ -320,11 +328,13 @@ def stage_scores(
             feature_kind=kind,
             regressor="mean" if reg_cfg is None else reg_name,
             protocol=protocol["name"],
-            n_models=n_used,
-            n_dropped=n_dropped,
-            n_folds=protocol["n_splits"] * protocol["n_repeats"],
-            mean=mean,
-            std=std,
+            n_models=ev.n_used,
+            n_dropped=ev.n_dropped,
+            n_folds=ev.n_folds,
+            value=ev.value,
+            ci_low=ev.ci_low,
+            ci_high=ev.ci_high,
+            fold_std=ev.fold_std,
         )
 
     with tqdm(total=len(jobs), desc="evaluate", unit="fit", leave=False, disable=None) as bar:

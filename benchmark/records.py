@@ -205,13 +205,17 @@ class FeatureRow:
 
 SCORE_METRICS: tuple[str, ...] = ("r2", "mae", "spearman", "kendall")
 """Scores reported for every (feature set, regressor, target); all but ``mae`` greater-is-better."""
+SCORE_STATS: tuple[str, ...] = ("value", "ci_low", "ci_high", "fold_std")
+"""Per metric: out-of-fold score (mean over repeats), its bootstrap interval, its spread over folds."""
 
 
 @dataclass(frozen=True)
 class ScoreRow:
     """Cross-validated scores of one (zoo, target, feature set, regressor, protocol).
 
-    ``mean[m]`` and ``std[m]`` are the mean and standard deviation of metric ``m`` over folds.
+    For each metric m: ``value[m]`` on out-of-fold predictions (mean over repeats),
+    ``[ci_low[m], ci_high[m]]`` its group-bootstrap interval, ``fold_std[m]`` the standard
+    deviation of m over the individual test folds. See docs/protocol.md.
     """
 
     kind: ClassVar[str] = "scores"
@@ -225,8 +229,10 @@ class ScoreRow:
     n_models: int
     n_dropped: int
     n_folds: int
-    mean: dict[str, float]
-    std: dict[str, float]
+    value: dict[str, float]
+    ci_low: dict[str, float]
+    ci_high: dict[str, float]
+    fold_std: dict[str, float]
 
     def flat(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -241,8 +247,8 @@ class ScoreRow:
             "n_folds": self.n_folds,
         }
         for m in SCORE_METRICS:
-            out[f"{m}_mean"] = self.mean[m]
-            out[f"{m}_std"] = self.std[m]
+            for stat in SCORE_STATS:
+                out[f"{m}_{stat}"] = getattr(self, stat)[m]
         return out
 
     def to_payload(self) -> Payload:
@@ -255,6 +261,7 @@ class ScoreRow:
         def num(v: Any) -> float:
             return math.nan if v is None else float(v)
 
+        stats = {stat: {m: num(meta[f"{m}_{stat}"]) for m in SCORE_METRICS} for stat in SCORE_STATS}
         return cls(
             zoo=meta["zoo"],
             target=meta["target"],
@@ -265,6 +272,5 @@ class ScoreRow:
             n_models=meta["n_models"],
             n_dropped=meta["n_dropped"],
             n_folds=meta["n_folds"],
-            mean={m: num(meta[f"{m}_mean"]) for m in SCORE_METRICS},
-            std={m: num(meta[f"{m}_std"]) for m in SCORE_METRICS},
+            **stats,
         )

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.linear_model import Ridge
-from sklearn.model_selection import GroupKFold
+from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.metrics import r2_score
 
-from benchmark.evaluation import build_regressor, evaluate_feature_set, fold_scores
+from benchmark.evaluation import all_scores, build_regressor, evaluate_feature_set, out_of_fold_predictions
 
 
-def test_fold_scores_match_scipy_and_sklearn():
+def test_scores_match_scipy_and_sklearn_with_and_without_ties():
     rng = np.random.default_rng(0)
-    y, p = rng.random(30), rng.random(30)
-    s = fold_scores(y, p)
-    assert s["spearman"] == pytest.approx(stats.spearmanr(y, p)[0])
-    assert s["kendall"] == pytest.approx(stats.kendalltau(y, p)[0])
-    assert s["mae"] == pytest.approx(np.abs(y - p).mean())
-    assert s["r2"] == pytest.approx(1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum())
-    assert np.isnan(fold_scores(y, np.full(30, 0.5))["spearman"])
+    for y, p in [(rng.random(30), rng.random(30)), (rng.integers(0, 4, 25) * 1.0, rng.integers(0, 5, 25) * 1.0)]:
+        s = all_scores(y, p)
+        assert s["spearman"] == pytest.approx(stats.spearmanr(y, p)[0], abs=1e-12)
+        assert s["kendall"] == pytest.approx(stats.kendalltau(y, p)[0], abs=1e-12)
+        assert s["mae"] == pytest.approx(np.abs(y - p).mean())
+        assert s["r2"] == pytest.approx(r2_score(y, p))
+    assert math.isnan(all_scores(np.arange(5.0), np.full(5, 0.5))["spearman"])
+    assert math.isnan(all_scores(np.arange(5.0), np.full(5, 0.5))["kendall"])
 
 
 def _data(n_groups: int = 12, per: int = 3, seed: int = 0):
@@ -29,20 +32,43 @@ def _data(n_groups: int = 12, per: int = 3, seed: int = 0):
     return y, groups, rng
 
 
-def test_target_as_feature_scores_perfectly_noise_does_not():
+def test_groups_never_straddle_folds_and_every_model_is_predicted_once():
     y, groups, rng = _data()
-    make = lambda: build_regressor("ridge", {"_target_": "sklearn.linear_model.LinearRegression"})  # noqa: E731
-    mean, _, n, dropped = evaluate_feature_set(y[:, None], y, groups, make, 4, 0)
-    assert mean["r2"] == pytest.approx(1.0) and mean["spearman"] == pytest.approx(1.0) and n == 36 and dropped == 0
-    noise_mean, _, _, _ = evaluate_feature_set(rng.normal(size=(36, 3)), y, groups, make, 4, 0)
-    const_mean, const_std, _, _ = evaluate_feature_set(None, y, groups, None, 4, 0)
-    assert noise_mean["r2"] <= const_mean["r2"] + 2 * const_std["r2"]
+    X = rng.normal(size=(36, 2))
+    preds, folds = out_of_fold_predictions(LinearRegression, X, y, groups, 4, 0, n_repeats=3)
+    assert np.isfinite(preds).all() and (folds >= 0).all()
+    for r in range(3):
+        for g in np.unique(groups):
+            assert len(set(folds[r, groups == g])) == 1  # a group sits in one test fold
+    assert not np.array_equal(folds[0], folds[1])  # repeats reshuffle
 
 
-def test_groups_never_straddle_folds():
-    y, groups, _ = _data()
-    for train, test in GroupKFold(4, shuffle=True, random_state=0).split(y, y, groups):
-        assert not set(groups[train]) & set(groups[test])
+def test_target_as_feature_scores_perfectly_noise_scores_like_constant():
+    y, groups, rng = _data()
+
+    def make() -> object:
+        return build_regressor("linear", {"_target_": "sklearn.linear_model.LinearRegression"})
+
+    perfect = evaluate_feature_set(y[:, None], y, groups, make, 4, 0, 2, n_bootstrap=200)
+    assert perfect.value["r2"] == pytest.approx(1.0) and perfect.value["spearman"] == pytest.approx(1.0)
+    assert perfect.ci_low["kendall"] == pytest.approx(1.0)
+    assert (perfect.n_used, perfect.n_dropped, perfect.n_folds) == (36, 0, 8)
+    noise = evaluate_feature_set(rng.normal(size=(36, 3)), y, groups, make, 4, 0, 2, n_bootstrap=200)
+    const = evaluate_feature_set(None, y, groups, None, 4, 0, 2, n_bootstrap=200)
+    assert noise.ci_low["r2"] <= const.value["r2"]  # no better than the constant within its interval
+    assert noise.ci_low["spearman"] <= 0.0 <= noise.ci_high["spearman"]
+    assert math.isnan(const.value["spearman"]) and const.value["r2"] <= 0.0
+
+
+def test_bootstrap_interval_contains_value_and_is_deterministic():
+    y, groups, rng = _data()
+    X = y[:, None] + rng.normal(scale=1.0, size=(36, 1))
+    a = evaluate_feature_set(X, y, groups, Ridge, 4, 0, 2, n_bootstrap=300)
+    b = evaluate_feature_set(X, y, groups, Ridge, 4, 0, 2, n_bootstrap=300)
+    assert a == b
+    for m in ("r2", "mae", "spearman", "kendall"):
+        assert a.ci_low[m] <= a.value[m] <= a.ci_high[m]
+        assert a.fold_std[m] > 0
 
 
 def test_non_finite_rows_are_dropped_and_counted():
@@ -51,14 +77,14 @@ def test_non_finite_rows_are_dropped_and_counted():
     X[0, 1] = np.nan
     y = y.copy()
     y[5] = np.inf
-    _, _, n, dropped = evaluate_feature_set(X, y, groups, lambda: Ridge(), 4, 0)
-    assert (n, dropped) == (34, 2)
+    ev = evaluate_feature_set(X, y, groups, Ridge, 4, 0, n_bootstrap=10)
+    assert (ev.n_used, ev.n_dropped) == (34, 2)
 
 
 def test_too_few_groups_is_a_clear_error():
     y, groups, rng = _data(n_groups=3)
     with pytest.raises(ValueError, match=r"protocol\.n_splits=4 exceeds the 3 groups"):
-        evaluate_feature_set(rng.normal(size=(9, 1)), y, groups, lambda: Ridge(), 4, 0)
+        evaluate_feature_set(rng.normal(size=(9, 1)), y, groups, Ridge, 4, 0)
 
 
 def test_regressor_config_errors_are_clear():

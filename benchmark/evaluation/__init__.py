@@ -1,7 +1,15 @@
 """Predicting targets from features: regressors, grouped cross-validation, scores."""
 
-from benchmark.evaluation.metrics import fold_scores
-from benchmark.evaluation.protocol import CONSTANT, cross_validate_grouped, evaluate_feature_set
+from benchmark.evaluation.metrics import METRICS, all_scores
+from benchmark.evaluation.protocol import CONSTANT, Evaluation, evaluate_feature_set, out_of_fold_predictions
 from benchmark.evaluation.regressors import build_regressor
 
-__all__ = ["CONSTANT", "build_regressor", "cross_validate_grouped", "evaluate_feature_set", "fold_scores"]
+__all__ = [
+    "CONSTANT",
+    "METRICS",
+    "Evaluation",
+    "all_scores",
+    "build_regressor",
+    "evaluate_feature_set",
+    "out_of_fold_predictions",
+]

@@ -1,33 +1,59 @@
-"""Scores of predictions against targets on one test fold."""
+"""Scores of predictions against targets, batched.
+
+Every metric takes ``y`` and ``p`` of shape ``(..., n)`` (the last axis indexes models) and returns
+shape ``(...)``, so a whole bootstrap is one call. Rank correlations are NaN where either side is
+constant (undefined there), never 0.
+"""
 
 from __future__ import annotations
 
-import math
-import warnings
-
 import numpy as np
-from scipy import stats
-from sklearn.metrics import mean_absolute_error, r2_score
+from scipy.stats import rankdata
 
 
-def _rank_corr(fn, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    if len(y_true) < 2 or np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
-        return math.nan  # undefined for constant input (e.g. the constant-mean predictor)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(fn(y_true, y_pred)[0])
+def r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Coefficient of determination ``1 - SS_res / SS_tot`` (as ``sklearn.metrics.r2_score``)."""
+    ss_tot = ((y - y.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
+    ss_res = ((y - p) ** 2).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
 
 
-def fold_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """R2 (sklearn), MAE, Spearman rho and Kendall tau-b (scipy) of one fold.
+def mae(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.abs(y - p).mean(axis=-1)
 
-    Rank correlations are NaN when either side is constant.
-    """
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    return {
-        "r2": float(r2_score(y_true, y_pred)) if len(y_true) >= 2 else math.nan,
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-        "spearman": _rank_corr(stats.spearmanr, y_true, y_pred),
-        "kendall": _rank_corr(stats.kendalltau, y_true, y_pred),
-    }
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    den = np.sqrt((a**2).sum(axis=-1) * (b**2).sum(axis=-1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, (a * b).sum(axis=-1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def spearman(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Spearman's rho: Pearson correlation of average ranks (as ``scipy.stats.spearmanr``)."""
+    return _pearson(rankdata(y, axis=-1), rankdata(p, axis=-1))
+
+
+def kendall(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b over all pairs (as ``scipy.stats.kendalltau``); O(n^2) memory per row."""
+    iu = np.triu_indices(y.shape[-1], k=1)
+    sy = np.sign(y[..., :, None] - y[..., None, :])[..., iu[0], iu[1]]
+    sp = np.sign(p[..., :, None] - p[..., None, :])[..., iu[0], iu[1]]
+    den = np.sqrt(np.count_nonzero(sy, axis=-1).astype(float) * np.count_nonzero(sp, axis=-1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, (sy * sp).sum(axis=-1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+METRICS = {"r2": r2, "mae": mae, "spearman": spearman, "kendall": kendall}
+RANK_METRICS = ("spearman", "kendall")
+
+
+def all_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Every metric of :data:`METRICS` for one set of predictions (1-D arrays)."""
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if len(y) < 2:
+        return {name: float("nan") for name in METRICS}
+    return {name: float(fn(y, p)) for name, fn in METRICS.items()}

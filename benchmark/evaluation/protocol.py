@@ -1,23 +1,45 @@
-"""Group-aware cross-validation of one (feature set, regressor, target)."""
+"""Group-aware cross-validation of one (feature set, regressor, target).
+
+Each repeat r shuffles the groups into ``n_splits`` folds (``GroupKFold``, seed ``seed + r``) and
+predicts every model once, by a regressor fitted on the other folds: the out-of-fold predictions.
+A score is computed on all out-of-fold predictions of a repeat and averaged over repeats. Its
+95% interval comes from a bootstrap over groups (resampling whole hyperparameter configurations,
+with their seeds, with replacement); its fold spread is the standard deviation of the score
+computed on each test fold alone.
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import GroupKFold
 
-from benchmark.evaluation.metrics import fold_scores
-from benchmark.records import SCORE_METRICS
+from benchmark.evaluation.metrics import METRICS, RANK_METRICS
 
 CONSTANT = "constant"
 """The constant-mean baseline feature set: predicts the training fold's mean target."""
 
 
-def cross_validate_grouped(
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of one (feature set, regressor, target): metric name -> number."""
+
+    value: dict[str, float]
+    ci_low: dict[str, float]
+    ci_high: dict[str, float]
+    fold_std: dict[str, float]
+    n_used: int
+    n_dropped: int
+    n_folds: int
+
+
+def out_of_fold_predictions(
     make_estimator: Callable[[], BaseEstimator],
     X: np.ndarray,
     y: np.ndarray,
@@ -25,25 +47,65 @@ def cross_validate_grouped(
     n_splits: int,
     seed: int,
     n_repeats: int = 1,
-) -> list[dict[str, float]]:
-    """Scores per fold of repeated ``GroupKFold``: repeat r shuffles groups into folds with seed
-    ``seed + r``; within a repeat no group straddles train and test."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(predictions, fold)``, both of shape ``(n_repeats, n)``; ``fold[r, i]`` is the test fold of
+    model i in repeat r. No group is ever in the training and the test part of one split."""
     n_groups = len(np.unique(groups))
+    if n_splits < 2 or n_repeats < 1:
+        raise ValueError(f"protocol needs n_splits >= 2 and n_repeats >= 1, got {n_splits} and {n_repeats}.")
     if n_groups < n_splits:
         raise ValueError(
             f"protocol.n_splits={n_splits} exceeds the {n_groups} groups left; lower protocol.n_splits "
             "or use a zoo with more hyperparameter configurations."
         )
-    if n_splits < 2 or n_repeats < 1:
-        raise ValueError(f"protocol needs n_splits >= 2 and n_repeats >= 1, got {n_splits} and {n_repeats}.")
-    scores = []
+    preds = np.full((n_repeats, len(y)), np.nan)
+    folds = np.full((n_repeats, len(y)), -1)
     for r in range(n_repeats):
         cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed + r)
-        for train, test in cv.split(X, y, groups):
+        for k, (train, test) in enumerate(cv.split(X, y, groups)):
             est = make_estimator()
             est.fit(X[train], y[train])
-            scores.append(fold_scores(y[test], est.predict(X[test])))
-    return scores
+            preds[r, test] = est.predict(X[test])
+            folds[r, test] = k
+    return preds, folds
+
+
+def _repeat_mean(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], y: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    """Score of each repeat's predictions (last axis = models), averaged over the repeat axis -2,
+    ignoring repeats where it is undefined."""
+    values = fn(np.broadcast_to(y, preds.shape), preds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN -> NaN is the intended result
+        return np.nanmean(values, axis=-1)
+
+
+def group_bootstrap(
+    y: np.ndarray, preds: np.ndarray, groups: np.ndarray, n_boot: int, level: float, seed: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Percentile interval of each repeat-averaged score, resampling groups with replacement.
+
+    Groups may differ in size, so resamples differ in length; they are scored in batches of equal
+    length.
+    """
+    labels, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(labels))]
+    rng = np.random.default_rng(seed)
+    samples = [np.concatenate([members[g] for g in rng.integers(0, len(labels), len(labels))]) for _ in range(n_boot)]
+    draws: dict[str, list[np.ndarray]] = {m: [] for m in METRICS}
+    for length in sorted({len(s) for s in samples}):
+        idx = np.stack([s for s in samples if len(s) == length])  # (b, length)
+        yb = y[idx]  # (b, length)
+        pb = np.transpose(preds[:, idx], (1, 0, 2))  # (b, repeats, length)
+        for name, fn in METRICS.items():
+            draws[name].append(_repeat_mean(fn, yb[:, None, :], pb))
+    alpha = (1.0 - level) / 2.0
+    low, high = {}, {}
+    for name, chunks in draws.items():
+        v = np.concatenate(chunks)
+        v = v[np.isfinite(v)]
+        low[name] = float(np.quantile(v, alpha)) if len(v) else math.nan
+        high[name] = float(np.quantile(v, 1.0 - alpha)) if len(v) else math.nan
+    return low, high
 
 
 def evaluate_feature_set(
@@ -54,12 +116,13 @@ def evaluate_feature_set(
     n_splits: int,
     seed: int,
     n_repeats: int = 1,
-) -> tuple[dict[str, float], dict[str, float], int, int]:
-    """Drop rows with non-finite features or target, cross-validate, aggregate over folds.
+    n_bootstrap: int = 1000,
+    level: float = 0.95,
+) -> Evaluation:
+    """Drop rows with non-finite features or target, then score out-of-fold predictions.
 
-    ``X=None`` evaluates the constant-mean baseline. Returns ``(mean, std, n_used, n_dropped)``;
-    ``std`` is the standard deviation over all folds of all repeats (ddof=1); folds where a score is undefined
-    (rank correlation of constant predictions) are left out of that score.
+    ``X=None`` evaluates the constant-mean baseline; its rank correlations are NaN (a constant
+    ranks nothing; pooled across folds its predictions would only reflect fold composition).
     """
     keep = np.isfinite(y)
     if X is not None:
@@ -72,12 +135,15 @@ def evaluate_feature_set(
     else:
         X_k = X[keep]
     assert make_estimator is not None
-    per_fold = cross_validate_grouped(make_estimator, X_k, y_k, g_k, n_splits, seed, n_repeats)
-    mean, std = {}, {}
-    for m in SCORE_METRICS:
-        vals = np.array([f[m] for f in per_fold])
-        finite = vals[np.isfinite(vals)]
-        # a fold where a score is undefined (constant predictions) is left out of its mean
-        mean[m] = float(finite.mean()) if len(finite) else math.nan
-        std[m] = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
-    return mean, std, int(keep.sum()), n_dropped
+    preds, folds = out_of_fold_predictions(make_estimator, X_k, y_k, g_k, n_splits, seed, n_repeats)
+    value = {name: float(_repeat_mean(fn, y_k, preds)) for name, fn in METRICS.items()}
+    low, high = group_bootstrap(y_k, preds, g_k, n_bootstrap, level, seed)
+    fold_std = {}
+    for name, fn in METRICS.items():
+        per_fold = [fn(y_k[folds[r] == k], preds[r, folds[r] == k]) for r in range(n_repeats) for k in range(n_splits)]
+        finite = [v for v in per_fold if math.isfinite(v)]
+        fold_std[name] = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
+    if X is None:
+        for name in RANK_METRICS:
+            value[name] = low[name] = high[name] = fold_std[name] = math.nan
+    return Evaluation(value, low, high, fold_std, int(keep.sum()), n_dropped, n_splits * n_repeats)
