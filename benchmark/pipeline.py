@@ -56,6 +56,7 @@ class RunResult:
     scores: list[ScoreRow]
     timings: dict[str, float] = field(default_factory=dict)
     store_summary: str = ""
+    store_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage -> (loaded, computed)
     landscape_masked: tuple[int, int] = (0, 0)  # (masked nodes, total nodes) over the zoo
 
     def scores_frame(self) -> pd.DataFrame:
@@ -407,4 +408,5 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     timed("evaluation", t0)
     summary = store.summary()
     log.info("store %s: %s", store.root, summary)
-    return RunResult(models, features, scores, timings, summary, masked)
+    counts = {stage: (st.loaded, st.computed) for stage, st in store.stats.items()}
+    return RunResult(models, features, scores, timings, summary, counts, masked)
