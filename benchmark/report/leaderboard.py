@@ -125,32 +125,34 @@ def write_leaderboard(
     return md, csv_path
 
 
-def _settings(overrides: Sequence[str]) -> str:
-    kept = [o for o in overrides if not o.lstrip("+~").startswith(SWEEP_IGNORED)]
-    return " ".join(sorted(kept))
+def _kept(overrides: Sequence[str]) -> set[str]:
+    return {o for o in overrides if not o.lstrip("+~").startswith(SWEEP_IGNORED)}
 
 
 def gather_sweep(sweep_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """Concatenate the ``scores.csv`` of every job of a Hydra multirun folder.
 
-    Each row gains ``settings``: the job's overrides other than the regressor, launcher and output
-    paths (the regressor is a column already). Rows identical in key and settings (the constant
+    Each row gains ``settings``: the overrides that distinguish its job from the others (those
+    shared by every job, and the regressor, launcher and output paths, are left out; the
+    regressor is a column already). Rows identical in key and settings (the constant
     baseline, computed by every job) appear once.
     """
     sweep_dir = Path(sweep_dir)
-    frames = []
+    frames, job_overrides = [], []
     jobs = sorted(
         (p for p in sweep_dir.iterdir() if p.is_dir() and (p / "scores.csv").is_file()),
         key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
     )
     for job in jobs:
-        frame = pd.read_csv(job / "scores.csv")
+        frames.append(pd.read_csv(job / "scores.csv"))
         overrides_file = job / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-        frame.insert(0, "settings", _settings(overrides or []))
-        frames.append(frame)
+        job_overrides.append(_kept(overrides or []))
     if not frames:
         raise FileNotFoundError(f"no job results (*/scores.csv) under {sweep_dir}; is it a finished multirun folder?")
+    common = set.intersection(*job_overrides) if job_overrides else set()
+    for frame, overrides in zip(frames, job_overrides, strict=True):
+        frame.insert(0, "settings", " ".join(sorted(overrides - common)))
     out = pd.concat(frames, ignore_index=True)
     out = out.drop_duplicates(subset=["settings", *KEY_COLUMNS], keep="first")
     if not out["settings"].astype(bool).any():
