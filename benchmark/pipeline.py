@@ -24,23 +24,22 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from benchmark.data import DATASETS, Split, load_dataset
+from benchmark.data import DATASETS, load_dataset
 from benchmark.descriptors import DESCRIPTORS, Descriptor, DescriptorInputs, build_descriptor
 from benchmark.evaluation import CONSTANT, build_regressor, evaluate_feature_set
 from benchmark.hessian import hutchinson_trace, make_hvp, top_eigenvalues
 from benchmark.landscape import evaluate_grid, grid_axes, perturbable_parameters, random_direction
 from benchmark.landscape.directions import direction_norm
 from benchmark.models import ARCHITECTURES, build_model, load_state
-from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, ScoreRow
+from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, ScoreRow, TrainingRun
 from benchmark.store import ArtifactStore, artifact_key
-from benchmark.zoo import TRAIN_VERSION, ModelSpec, expand_zoo, objective, objective_batch, train_classifier
+from benchmark.zoo import TASKS, Objective, expand_zoo
 
 log = logging.getLogger(__name__)
 
 LANDSCAPE_VERSION = "1"
 CURVATURE_VERSION = "1"
 SCORES_VERSION = "2"
-TASKS = ("classification",)
 
 
 class ConfigError(ValueError):
@@ -95,7 +94,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         problems.append(DATASETS.unknown_message(cfg["dataset"]["name"]))
     zoo = cfg["zoo"]
     if zoo.get("task") not in TASKS:
-        problems.append(f"zoo.task={zoo.get('task')!r} is unknown; valid tasks: {', '.join(TASKS)}.")
+        problems.append(TASKS.unknown_message(str(zoo.get("task"))))
     if zoo["architecture"] not in ARCHITECTURES:
         problems.append(ARCHITECTURES.unknown_message(zoo["architecture"]))
     for name in cfg["descriptors"]:
@@ -105,11 +104,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
         problems.append("no descriptors selected; choose some, e.g. descriptors=[merge_tree,hessian].")
     if not cfg["regressor"]:
         problems.append("no regressor selected; choose some, e.g. regressor=[ridge,random_forest].")
+    measured = TASKS.get(zoo["task"]).targets if zoo.get("task") in TASKS else ()
     for target in cfg["evaluation"]["targets"]:
-        if target not in zoo["targets"]:
+        if target not in measured:
             problems.append(
-                f"evaluation target {target!r} is not measured by zoo {zoo['name']!r}; "
-                f"valid targets: {', '.join(zoo['targets'])}."
+                f"evaluation target {target!r} is not measured by zoo {zoo['name']!r} "
+                f"(task {zoo.get('task')!r}); valid targets: {', '.join(measured)}."
             )
     for combo, members in (cfg["evaluation"].get("combinations") or {}).items():
         unknown = [m for m in members if m not in DESCRIPTORS]
@@ -133,41 +133,56 @@ def _bar(total: int, desc: str) -> tqdm:
     return tqdm(total=total, desc=desc, unit="model", leave=False, disable=None, dynamic_ncols=True)
 
 
-def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], split: Split) -> tuple[list[ModelRecord], list[str]]:
+def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], data: Any) -> tuple[list[ModelRecord], list[str]]:
+    """Train (or load) every run of the zoo; returns all models (checkpoints included) and their keys."""
     zoo = cfg["zoo"]
+    task = TASKS.get(zoo["task"])
     specs = expand_zoo(zoo["name"], zoo["architecture"], zoo.get("fixed") or {}, zoo["axes"])
-    keys = [
+    checkpoints = sorted(int(c) for c in (zoo.get("checkpoints") or []))
+    run_keys = [
         artifact_key(
-            "model",
-            TRAIN_VERSION,
-            {"zoo": spec.zoo, "architecture": spec.architecture, "hparams": spec.hparams, "dataset": cfg["dataset"]},
+            "run",
+            f"{task.name}-{task.version}",
+            {
+                "zoo": spec.zoo,
+                "architecture": spec.architecture,
+                "hparams": spec.hparams,
+                "checkpoints": checkpoints,
+                "dataset": cfg["dataset"],
+            },
             [],
         )
         for spec in specs
     ]
+
+    def train(i: int) -> TrainingRun:
+        return TrainingRun(tuple(task.train(specs[i], data, cfg["dataset"]["name"], checkpoints)))
+
     with _bar(len(specs), f"zoo {zoo['name']}: train") as bar:
-        models = store.map("model", keys, ModelRecord, lambda i: _train(specs[i], split, cfg), progress=bar.update)
+        runs = store.map("run", run_keys, TrainingRun, train, progress=bar.update)
+    models = [m for run in runs for m in run.models]
+    keys = [f"{key}@{m.epoch}" for key, run in zip(run_keys, runs, strict=True) for m in run.models]
     return models, keys
-
-
-def _train(spec: ModelSpec, split: Split, cfg: Mapping[str, Any]) -> ModelRecord:
-    return train_classifier(spec, split, cfg["dataset"]["name"])
 
 
 def _module(record: ModelRecord) -> torch.nn.Module:
     return load_state(build_model(record.architecture), record.state, record.model_id)
 
 
-def compute_landscape(record: ModelRecord, split: Split, ls_cfg: Mapping[str, Any]) -> Landscape:
+def _objective(record: ModelRecord, data: Any, n_samples: int, seed: int) -> Objective:
+    return TASKS.get(record.task).objective(record, data, n_samples, seed)
+
+
+def compute_landscape(record: ModelRecord, data: Any, ls_cfg: Mapping[str, Any]) -> Landscape:
     """Loss of ``record`` on a grid along seeded, normalised random directions."""
     model = _module(record)
-    x, y = objective_batch(record, split, ls_cfg["n_samples"], ls_cfg["seed"])
+    objective = _objective(record, data, ls_cfg["n_samples"], ls_cfg["seed"])
     params = {n: p.detach() for n, p in model.named_parameters()}
     include = perturbable_parameters(model, ls_cfg["include_bias"], ls_cfg["include_norm"])
     g = torch.Generator().manual_seed(ls_cfg["seed"])
     directions = [random_direction(params, include, g, ls_cfg["normalization"]) for _ in range(ls_cfg["ndim"])]
     axes = grid_axes(ls_cfg["ndim"], ls_cfg["steps"], ls_cfg["span"])
-    values = evaluate_grid(model, objective, x, y, directions, axes)
+    values = evaluate_grid(model, objective, directions, axes)
     return Landscape(
         model_id=record.model_id,
         metric="loss",
@@ -178,11 +193,11 @@ def compute_landscape(record: ModelRecord, split: Split, ls_cfg: Mapping[str, An
     )
 
 
-def compute_curvature(record: ModelRecord, split: Split, c_cfg: Mapping[str, Any]) -> Curvature:
+def compute_curvature(record: ModelRecord, data: Any, c_cfg: Mapping[str, Any]) -> Curvature:
     """lambda_max (Lanczos) and trace (Hutchinson) of the training objective's Hessian."""
     model = _module(record)
-    x, y = objective_batch(record, split, c_cfg["n_samples"], c_cfg["seed"])
-    hvp, n = make_hvp(model, objective, x, y)
+    objective = _objective(record, data, c_cfg["n_samples"], c_cfg["seed"])
+    hvp, n = make_hvp(model, objective)
     evals, n_lanczos = top_eigenvalues(hvp, n, c_cfg["top_k"], c_cfg["lanczos_iters"], c_cfg["seed"])
     trace, se = hutchinson_trace(hvp, n, c_cfg["trace_samples"], c_cfg["seed"])
     return Curvature(record.model_id, evals, trace, se, n, n_lanczos + c_cfg["trace_samples"], dict(c_cfg))
@@ -197,12 +212,12 @@ def stage_per_model(
     model_keys: Sequence[str],
     cls: type,
     compute: Any,
-    split: Split,
+    data: Any,
 ) -> tuple[list[Any], list[str]]:
     cfg = {k: v for k, v in stage_cfg.items() if k != "name"}
     keys = [artifact_key(stage, version, cfg, [mk]) for mk in model_keys]
     with _bar(len(models), f"{stage}") as bar:
-        out = store.map(stage, keys, cls, lambda i: compute(models[i], split, cfg), progress=bar.update)
+        out = store.map(stage, keys, cls, lambda i: compute(models[i], data, cfg), progress=bar.update)
     return out, keys
 
 
@@ -359,8 +374,8 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    split = load_dataset(cfg["dataset"]["name"], **{k: v for k, v in cfg["dataset"].items() if k != "name"})
-    models, model_keys = stage_zoo(store, cfg, split)
+    data = load_dataset(cfg["dataset"]["name"], **{k: v for k, v in cfg["dataset"].items() if k != "name"})
+    models, model_keys = stage_zoo(store, cfg, data)
     timed("zoo", t0)
 
     descriptors = {name: build_descriptor(name, params) for name, params in cfg["descriptors"].items()}
@@ -378,7 +393,7 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
             model_keys,
             Landscape,
             compute_landscape,
-            split,
+            data,
         )
         landscapes = inputs["landscape"][0]
         masked = (sum(ls.n_masked for ls in landscapes), sum(ls.values.size for ls in landscapes))
@@ -396,7 +411,7 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
             model_keys,
             Curvature,
             compute_curvature,
-            split,
+            data,
         )
         timed("curvature", t0)
 

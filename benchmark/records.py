@@ -19,6 +19,7 @@ Payload = tuple[dict[str, Any], dict[str, np.ndarray]]
 class ModelRecord:
     """One trained model of a zoo.
 
+    ``task`` names the zoo task (``benchmark.zoo.TASKS``) that defines its training objective;
     ``hparams`` is the flat dict of hyperparameters that produced it (architecture and training);
     ``group`` names the training run configuration, so models of one group never straddle a
     cross-validation split; ``metrics`` holds the measured targets.
@@ -28,6 +29,7 @@ class ModelRecord:
 
     model_id: str
     zoo: str
+    task: str
     architecture: dict[str, Any]
     dataset: str
     hparams: dict[str, Any]
@@ -45,6 +47,7 @@ class ModelRecord:
         meta = {
             "model_id": self.model_id,
             "zoo": self.zoo,
+            "task": self.task,
             "architecture": self.architecture,
             "dataset": self.dataset,
             "hparams": self.hparams,
@@ -62,6 +65,32 @@ class ModelRecord:
         names = meta.pop("state_names")
         state = {name: arrays[f"state/{i}"] for i, name in enumerate(names)}
         return cls(**meta, state=state)
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """The models one training run produced: checkpoints in order, the final model last."""
+
+    kind: ClassVar[str] = "run"
+
+    models: tuple[ModelRecord, ...]
+
+    def to_payload(self) -> Payload:
+        metas, arrays = [], {}
+        for i, model in enumerate(self.models):
+            meta, arr = model.to_payload()
+            metas.append(meta)
+            arrays.update({f"{i}/{k}": v for k, v in arr.items()})
+        return {"models": metas}, arrays
+
+    @classmethod
+    def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TrainingRun:
+        models = []
+        for i, m in enumerate(meta["models"]):
+            prefix = f"{i}/"
+            arr = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            models.append(ModelRecord.from_payload(dict(m), arr))
+        return cls(tuple(models))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from benchmark.cli import conf_dir
 from benchmark.data import load_dataset
-from benchmark.zoo import expand_zoo, train_classifier
+from benchmark.zoo import TASKS, expand_zoo
 
 CONF = conf_dir()
 
@@ -38,4 +38,5 @@ def tiny_record(digits):
         {"depth": 1, "activation": "tanh", "lr": 1e-2, "batch_size": 128, "epochs": 2},
         {"width": [6], "label_noise": [0.1], "seed": [0]},
     )[0]
-    return train_classifier(spec, digits, "digits")
+    (record,) = TASKS.get("classification").train(spec, digits, "digits", checkpoints=[])
+    return record

@@ -17,7 +17,7 @@ from .conftest import compose_plain
 def test_rerun_loads_everything_and_fresh_runs_are_identical(tmp_path):
     cfg = compose_plain(["experiment=tiny"], tmp_path)
     first = pipeline.run(cfg)
-    stages = {"model", "landscape", "curvature", "features", "scores"}
+    stages = {"run", "landscape", "curvature", "features", "scores"}
     assert set(first.store_counts) == stages
     assert all(loaded == 0 and computed > 0 for loaded, computed in first.store_counts.values())
     again = pipeline.run(cfg)

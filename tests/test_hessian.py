@@ -28,7 +28,7 @@ def _least_squares(n: int = 200, d: int = 7, seed: int = 0):
 
 def test_least_squares_lambda_max_and_trace_match_closed_form():
     model, loss_fn, X, y, H = _least_squares()
-    hvp, n = make_hvp(model, loss_fn, X, y)
+    hvp, n = make_hvp(model, lambda m: loss_fn(m(X), y))
     assert n == H.shape[0]
     top, _ = top_eigenvalues(hvp, n, k=3, n_iter=30)
     expected = np.sort(np.linalg.eigvalsh(H))[::-1][:3]
@@ -38,7 +38,7 @@ def test_least_squares_lambda_max_and_trace_match_closed_form():
 
 def test_hutchinson_is_within_three_standard_errors():
     model, loss_fn, X, y, H = _least_squares(d=12, seed=3)
-    hvp, n = make_hvp(model, loss_fn, X, y)
+    hvp, n = make_hvp(model, lambda m: loss_fn(m(X), y))
     est, se = hutchinson_trace(hvp, n, n_samples=400, seed=1)
     assert se > 0
     assert abs(est - np.trace(H)) < 3 * se
@@ -54,7 +54,7 @@ def test_mlp_hvp_matches_dense_hessian():
     x = torch.randn(32, 4)
     y = torch.randint(0, 3, (32,))
     loss_fn = nn.functional.cross_entropy
-    hvp, n = make_hvp(model, loss_fn, x, y)
+    hvp, n = make_hvp(model, lambda m: loss_fn(m(x), y))
     model64 = copy.deepcopy(model).double()
     x64 = x.double()
     names = [name for name, _ in model64.named_parameters()]

@@ -9,7 +9,7 @@ from torch import nn
 
 from benchmark.landscape import evaluate_grid, grid_axes, perturbable_parameters, random_direction
 from benchmark.models import build_model, load_state
-from benchmark.zoo import objective, objective_batch
+from benchmark.zoo import TASKS, Objective
 
 
 def test_axes_are_exact_symmetric_and_centred():
@@ -80,21 +80,21 @@ def test_layer_and_model_normalisation(norm):
 
 def test_centre_node_is_the_model_and_rows_are_not_offset(tiny_record, digits):
     model = load_state(build_model(tiny_record.architecture), tiny_record.state)
-    x, y = objective_batch(tiny_record, digits, 64, 0)
+    objective = TASKS.get("classification").objective(tiny_record, digits, 64, 0)
     params = {n: p.detach() for n, p in model.named_parameters()}
     include = perturbable_parameters(model)
     g = torch.Generator().manual_seed(0)
     dirs = [random_direction(params, include, g) for _ in range(2)]
     axes = grid_axes(2, 7, 0.5)
-    values = evaluate_grid(model, objective, x, y, dirs, axes)
+    values = evaluate_grid(model, objective, dirs, axes)
     with torch.no_grad():
-        centre = float(objective(model.eval()(x), y))
+        centre = float(objective(model.eval()))
     assert values[3, 3] == centre
     # every node equals an independent evaluation at exactly its coordinates
     for i, j in [(0, 0), (0, 6), (6, 0), (2, 5), (5, 2), (1, 4)]:
         p = {n: params[n] + axes[0][i] * dirs[0][n] + axes[1][j] * dirs[1][n] for n in params}
         with torch.no_grad():
-            ref = float(objective(torch.func.functional_call(model, p, (x,)), y))
+            ref = float(objective(lambda x, p=p: torch.func.functional_call(model, p, (x,))))
         assert values[i, j] == pytest.approx(ref, rel=1e-5)
 
 
@@ -104,12 +104,12 @@ def test_quadratic_along_a_line_has_closed_form():
     model = nn.Linear(3, 1, bias=False)
     x, t = torch.randn(50, 3), torch.randn(50)
 
-    def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return ((pred.squeeze(-1) - target) ** 2).mean()
+    def loss(forward, inputs, target):
+        return ((forward(inputs).squeeze(-1) - target) ** 2).mean()
 
     d = {"weight": torch.randn(1, 3)}
     axes = grid_axes(1, 11, 2.0)
-    values = evaluate_grid(model, loss, x, t, [d], axes)
+    values = evaluate_grid(model, Objective(x, t, loss), [d], axes)
     w = model.weight.detach()
     r = (x @ w.T).squeeze(-1) - t
     xd = (x @ d["weight"].T).squeeze(-1)
@@ -122,10 +122,11 @@ def test_non_finite_values_are_returned_not_replaced():
     model = nn.Linear(2, 1)
     x, t = torch.randn(4, 2), torch.randn(4)
 
-    def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(forward, inputs, target):
+        pred = forward(inputs)
         value = ((pred.squeeze(-1) - target) ** 2).mean()
         return value if pred.abs().max() < 5 else value * float("nan")
 
     d = {"weight": torch.full((1, 2), 10.0), "bias": torch.zeros(1)}
-    values = evaluate_grid(model, loss, x, t, [d], grid_axes(1, 5, 1.0))
+    values = evaluate_grid(model, Objective(x, t, loss), [d], grid_axes(1, 5, 1.0))
     assert np.isnan(values).any() and np.isfinite(values[2])

@@ -10,22 +10,16 @@ from torch import nn
 MatVec = Callable[[torch.Tensor], torch.Tensor]
 
 
-def make_hvp(
-    model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-) -> tuple[MatVec, int]:
-    """``(v -> H v, n)`` for the Hessian H of ``loss_fn(model(inputs), targets)`` w.r.t. all
-    trainable parameters, flattened in ``named_parameters`` order; ``n`` is their count.
+def make_hvp(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> tuple[MatVec, int]:
+    """``(v -> H v, n)`` for the Hessian H of ``loss(model)`` (a scalar) w.r.t. all trainable
+    parameters, flattened in ``named_parameters`` order; ``n`` is their count.
 
     The model runs in eval mode on the fixed batch; the gradient graph is built once and reused
     by every product (one backward pass per product).
     """
     model.eval()
     params = [p for p in model.parameters() if p.requires_grad]
-    loss = loss_fn(model(inputs), targets)
-    grads = torch.autograd.grad(loss, params, create_graph=True)
+    grads = torch.autograd.grad(loss(model), params, create_graph=True)
     flat_grad = torch.cat([g.reshape(-1) for g in grads])
     n = flat_grad.numel()
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from benchmark.zoo.base import Objective
 
 
 def grid_axes(ndim: int, steps: int, span: float) -> tuple[np.ndarray, ...]:
@@ -31,47 +31,46 @@ def grid_axes(ndim: int, steps: int, span: float) -> tuple[np.ndarray, ...]:
     return tuple(axis.copy() for _ in range(ndim))
 
 
-@torch.no_grad()
 def evaluate_grid(
     model: nn.Module,
-    loss_fn: LossFn,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
+    objective: Objective,
     directions: Sequence[Mapping[str, torch.Tensor]],
     axes: Sequence[np.ndarray],
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """Loss at every node ``theta + sum_i axes[i][j_i] * directions[i]``, shape ``(len(a) for a in axes)``.
+    """Objective at every node ``theta + sum_i axes[i][j_i] * directions[i]``, shape ``(len(a) for a in axes)``.
 
     The model runs in eval mode (normalisation layers use their running statistics; dropout is off).
-    Values are float64 and kept as computed: NaN/inf are returned, not replaced.
+    Values are float64 and kept as computed: NaN/inf are returned, not replaced. Weights never need
+    gradients here; autograd stays on only for objectives that differentiate through their inputs.
     """
     if len(directions) != len(axes):
         raise ValueError(f"{len(directions)} directions for a {len(axes)}-dimensional grid.")
     was_training = model.training
     model.eval()
     center = {n: p.detach() for n, p in model.named_parameters()}
-    buffers = {n: b for n, b in model.named_buffers()}
+    buffers = {n: b.detach() for n, b in model.named_buffers()}
     moved = [n for n in center if any(bool(d[n].any()) for d in directions)]
     shape = tuple(len(a) for a in axes)
     values = np.empty(shape, dtype=np.float64)
+    grad_mode = torch.enable_grad() if objective.needs_input_grad else torch.no_grad()
     # Walk the grid row by row: the partial sum over the leading directions is shared by a row.
     lead_shape = shape[:-1]
-    last = torch.as_tensor(axes[-1], dtype=next(iter(center.values())).dtype)
-    for lead in np.ndindex(*lead_shape) if lead_shape else [()]:
-        base = {n: center[n].clone() for n in moved}
-        for i, j in enumerate(lead):
-            c = float(axes[i][j])
-            if c != 0.0:
+    with grad_mode:
+        for lead in np.ndindex(*lead_shape) if lead_shape else [()]:
+            base = {n: center[n].clone() for n in moved}
+            for i, j in enumerate(lead):
+                c = float(axes[i][j])
+                if c != 0.0:
+                    for n in moved:
+                        base[n].add_(directions[i][n], alpha=c)
+            for j, c in enumerate(np.asarray(axes[-1]).tolist()):
+                params = dict(center)
                 for n in moved:
-                    base[n].add_(directions[i][n], alpha=c)
-        for j, c in enumerate(last.tolist()):
-            params = dict(center)
-            for n in moved:
-                params[n] = base[n] + c * directions[-1][n] if c != 0.0 else base[n]
-            out = functional_call(model, {**params, **buffers}, (inputs,))
-            values[(*lead, j)] = float(loss_fn(out, targets))
-        if progress:
-            progress(shape[-1])
+                    params[n] = base[n] + c * directions[-1][n] if c != 0.0 else base[n]
+                state = {**params, **buffers}
+                values[(*lead, j)] = float(objective(lambda x, state=state: functional_call(model, state, (x,))))
+            if progress:
+                progress(shape[-1])
     model.train(was_training)
     return values

@@ -19,16 +19,16 @@ def architecture_kwargs(name: str, hparams: Mapping[str, Any]) -> dict[str, Any]
     """The subset of ``hparams`` that architecture ``name``'s builder takes."""
     builder = ARCHITECTURES.get(name)
     params = inspect.signature(builder).parameters
-    return {k: hparams[k] for k in params if k in hparams and k not in ("input_shape", "n_classes")}
+    return {k: hparams[k] for k in params if k in hparams and k not in ("input_shape", "n_outputs")}
 
 
 def build_model(spec: Mapping[str, Any]) -> nn.Module:
-    """Build the module described by an architecture spec ``{"name", "input_shape", "n_classes", ...}``."""
+    """Build the module described by an architecture spec ``{"name", "input_shape", "n_outputs", ...}``."""
     spec = dict(spec)
     builder = ARCHITECTURES.get(spec.pop("name"))
     input_shape = tuple(spec.pop("input_shape"))
-    n_classes = int(spec.pop("n_classes"))
-    return builder(input_shape=input_shape, n_classes=n_classes, **spec)
+    n_outputs = int(spec.pop("n_outputs"))
+    return builder(input_shape=input_shape, n_outputs=n_outputs, **spec)
 
 
 def state_to_numpy(module: nn.Module) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 @ARCHITECTURES.register("mlp")
 def mlp(
     input_shape: tuple[int, ...],
-    n_classes: int,
+    n_outputs: int,
     width: int = 64,
     depth: int = 2,
     activation: str = "relu",
@@ -29,5 +29,5 @@ def mlp(
     for _ in range(depth):
         layers += [nn.Linear(fan_in, width), ACTIVATIONS[activation]()]
         fan_in = width
-    layers.append(nn.Linear(fan_in, n_classes))
+    layers.append(nn.Linear(fan_in, n_outputs))
     return nn.Sequential(*layers)

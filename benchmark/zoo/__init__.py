@@ -1,14 +1,11 @@
-"""Zoos: populations of trained models with their hyperparameters and measured targets."""
+"""Zoos: populations of trained models with their hyperparameters and measured targets.
 
-from benchmark.zoo.classification import TRAIN_VERSION, objective, objective_batch, train_classifier, training_set
+A zoo config names a task (``TASKS``), an architecture, fixed hyperparameters and axes; the zoo is
+the full grid over the axes. Importing this package registers the built-in tasks.
+"""
+
+from benchmark.zoo import classification as _classification  # noqa: F401  (registers "classification")
+from benchmark.zoo.base import TASKS, Objective, Task
 from benchmark.zoo.spec import ModelSpec, expand_zoo
 
-__all__ = [
-    "TRAIN_VERSION",
-    "ModelSpec",
-    "expand_zoo",
-    "objective",
-    "objective_batch",
-    "train_classifier",
-    "training_set",
-]
+__all__ = ["TASKS", "ModelSpec", "Objective", "Task", "expand_zoo"]

@@ -1,8 +1,10 @@
-"""Training classifiers deterministically and measuring their targets."""
+"""Classification zoos: deterministic training, measured targets, the cross-entropy objective."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,12 +13,11 @@ from benchmark.data import Split
 from benchmark.models import build_model, state_to_numpy
 from benchmark.models.base import architecture_kwargs
 from benchmark.records import ModelRecord
+from benchmark.zoo.base import Forward, Objective, Task, register_task
 from benchmark.zoo.spec import ModelSpec
 
-TRAIN_VERSION = "1"
-"""Bump when training code changes its results; stored models then retrain."""
-
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+EVAL_BATCH = 1024
 
 
 def training_set(
@@ -42,90 +43,128 @@ def training_set(
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) in eval mode."""
+    """(mean cross-entropy, accuracy) in eval mode, in chunks of EVAL_BATCH."""
     model.eval()
-    logits = model(x)
-    loss = nn.functional.cross_entropy(logits, y).item()
-    acc = (logits.argmax(1) == y).float().mean().item()
-    return loss, acc
+    loss_sum, correct = 0.0, 0
+    for xb, yb in zip(x.split(EVAL_BATCH), y.split(EVAL_BATCH), strict=True):
+        logits = model(xb)
+        loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(1) == yb).sum())
+    return loss_sum / len(y), correct / len(y)
 
 
-def train_classifier(spec: ModelSpec, split: Split, dataset_name: str) -> ModelRecord:
-    """Train one model of a classification zoo; deterministic given ``spec`` and ``split``."""
-    hp = spec.hparams
-    arch = {
-        "name": spec.architecture,
-        "input_shape": list(split.input_shape),
-        "n_classes": split.n_classes,
-        **architecture_kwargs(spec.architecture, hp),
-    }
-    torch.manual_seed(spec.seed)
-    model = build_model(arch)
-    x, y = training_set(split, hp.get("label_noise", 0.0), hp.get("train_fraction", 1.0), spec.seed)
-    opt_name = hp.get("optimizer", "adam")
-    if opt_name not in OPTIMIZERS:
-        raise ValueError(
-            f"model {spec.model_id!r}: optimizer {opt_name!r} is unknown; use one of {sorted(OPTIMIZERS)}."
-        )
-    opt_kwargs = {"lr": hp["lr"], "weight_decay": hp.get("weight_decay", 0.0)}
-    if opt_name == "sgd":
-        opt_kwargs["momentum"] = hp.get("momentum", 0.9)
-    opt = OPTIMIZERS[opt_name](model.parameters(), **opt_kwargs)
-    g = torch.Generator().manual_seed(spec.seed)
-    batch = int(hp["batch_size"])
-    diverged = False
-    for _ in range(int(hp["epochs"])):
-        model.train()
-        for idx in torch.randperm(len(x), generator=g).split(batch):
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            if not torch.isfinite(loss):
-                diverged = True
-                break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if diverged:
-            break
-    train_loss, train_acc = evaluate(model, x, y)
-    test_loss, test_acc = evaluate(model, split.x_test, split.y_test)
-    metrics = {
-        "train_loss": train_loss,
-        "train_accuracy": train_acc,
-        "test_loss": test_loss,
-        "test_accuracy": test_acc,
-        "generalization_gap": train_acc - test_acc,
-        "loss_gap": test_loss - train_loss,
-    }
-    if diverged:
-        metrics = {k: math.nan for k in metrics}
-    return ModelRecord(
-        model_id=spec.model_id,
-        zoo=spec.zoo,
-        architecture=arch,
-        dataset=dataset_name,
-        hparams=dict(hp),
-        seed=spec.seed,
-        group=spec.group,
-        epoch=int(hp["epochs"]),
-        metrics={**metrics, "diverged": float(diverged)},
-        state=state_to_numpy(model),
-    )
+def cross_entropy(forward: Forward, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The training objective of classification zoos: mean cross-entropy of ``forward(inputs)``."""
+    return nn.functional.cross_entropy(forward(inputs), targets)
 
 
-def objective_batch(record: ModelRecord, split: Split, n_samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed subset of the model's own training set (its noisy labels included): the data on
-    which the training objective is evaluated for landscapes and curvature.
+@register_task("classification")
+class Classification(Task):
+    """Image/sequence classifiers trained with Adam or SGD on a fixed split.
 
-    The subset is drawn by ``seed`` alone, so models trained on the same data share it.
+    Hyperparameters: architecture arguments, ``optimizer``, ``lr``, ``weight_decay``, ``momentum``
+    (SGD), ``batch_size``, ``epochs``, ``label_noise``, ``train_fraction``, ``seed``.
+    Targets are measured on the labels the model was trained on (noisy ones included) and on the
+    clean test split; ``generalization_gap = train_accuracy - test_accuracy``.
     """
-    hp = record.hparams
-    x, y = training_set(split, hp.get("label_noise", 0.0), hp.get("train_fraction", 1.0), record.seed)
-    if n_samples < 1:
-        raise ValueError(f"n_samples={n_samples} must be >= 1 (the size of the evaluation subset).")
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n_samples]
-    return x[idx], y[idx]
 
+    targets = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "generalization_gap", "loss_gap")
+    version = "1"
 
-def objective(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The training objective of classification zoos: mean cross-entropy."""
-    return nn.functional.cross_entropy(logits, targets)
+    def train(self, spec: ModelSpec, data: Any, dataset: str, checkpoints: Sequence[int]) -> list[ModelRecord]:
+        if not isinstance(data, Split):
+            raise TypeError(f"zoo task 'classification' needs a classification dataset, got {type(data).__name__}.")
+        hp = spec.hparams
+        arch = {
+            "name": spec.architecture,
+            "input_shape": list(data.input_shape),
+            "n_outputs": data.n_classes,
+            **architecture_kwargs(spec.architecture, hp),
+        }
+        torch.manual_seed(spec.seed)
+        model = build_model(arch)
+        x, y = training_set(data, hp.get("label_noise", 0.0), hp.get("train_fraction", 1.0), spec.seed)
+        opt_name = hp.get("optimizer", "adam")
+        if opt_name not in OPTIMIZERS:
+            raise ValueError(
+                f"model {spec.model_id!r}: optimizer {opt_name!r} is unknown; use one of {sorted(OPTIMIZERS)}."
+            )
+        opt_kwargs: dict[str, Any] = {"lr": hp["lr"], "weight_decay": hp.get("weight_decay", 0.0)}
+        if opt_name == "sgd":
+            opt_kwargs["momentum"] = hp.get("momentum", 0.9)
+        opt = OPTIMIZERS[opt_name](model.parameters(), **opt_kwargs)
+        g = torch.Generator().manual_seed(spec.seed)
+        batch, epochs = int(hp["batch_size"]), int(hp["epochs"])
+        keep = sorted({int(c) for c in checkpoints if 0 <= int(c) < epochs})
+        records: list[ModelRecord] = []
+        diverged = False
+
+        def snapshot(epoch: int) -> None:
+            records.append(self._record(spec, arch, dataset, model, data, x, y, epoch, diverged))
+
+        if 0 in keep:
+            snapshot(0)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            for idx in torch.randperm(len(x), generator=g).split(batch):
+                loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+                if not torch.isfinite(loss):
+                    diverged = True
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if diverged:
+                break
+            if epoch in keep:
+                snapshot(epoch)
+        snapshot(epochs)
+        return records
+
+    def _record(
+        self,
+        spec: ModelSpec,
+        arch: dict[str, Any],
+        dataset: str,
+        model: nn.Module,
+        data: Split,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        epoch: int,
+        diverged: bool,
+    ) -> ModelRecord:
+        train_loss, train_acc = evaluate(model, x, y)
+        test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+        metrics = {
+            "train_loss": train_loss,
+            "train_accuracy": train_acc,
+            "test_loss": test_loss,
+            "test_accuracy": test_acc,
+            "generalization_gap": train_acc - test_acc,
+            "loss_gap": test_loss - train_loss,
+        }
+        if diverged:
+            metrics = {k: math.nan for k in metrics}
+        return ModelRecord(
+            model_id=spec.model_id if epoch == int(spec.hparams["epochs"]) else f"{spec.model_id}@{epoch}",
+            zoo=spec.zoo,
+            task=self.name,
+            architecture=arch,
+            dataset=dataset,
+            hparams=dict(spec.hparams),
+            seed=spec.seed,
+            group=spec.group,
+            epoch=epoch,
+            metrics={**metrics, "diverged": float(diverged)},
+            state=state_to_numpy(model),
+        )
+
+    def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int) -> Objective:
+        """Cross-entropy on a fixed subset of the model's own training set (noisy labels included),
+        drawn by ``seed`` alone, so models trained on the same data share it."""
+        hp = record.hparams
+        x, y = training_set(data, hp.get("label_noise", 0.0), hp.get("train_fraction", 1.0), record.seed)
+        if n_samples < 1:
+            raise ValueError(f"n_samples={n_samples} must be >= 1 (the size of the evaluation subset).")
+        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n_samples]
+        return Objective(x[idx], y[idx], cross_entropy)

@@ -1,0 +1,66 @@
+"""What every zoo task provides: training runs and the training objective of a trained model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from benchmark.records import ModelRecord
+from benchmark.registry import Registry
+from benchmark.zoo.spec import ModelSpec
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A model's training objective on a fixed batch, for any forward function.
+
+    ``objective(forward)`` evaluates ``fn(forward, inputs, targets)``, where ``forward`` is the model
+    itself or the model at perturbed weights. ``needs_input_grad`` marks objectives that
+    differentiate the output with respect to the inputs (physics-informed residuals), which must
+    run with autograd enabled even when the weights need no gradient.
+    """
+
+    inputs: torch.Tensor
+    targets: Any
+    fn: Callable[[Forward, torch.Tensor, Any], torch.Tensor]
+    needs_input_grad: bool = False
+
+    def __call__(self, forward: Forward) -> torch.Tensor:
+        return self.fn(forward, self.inputs, self.targets)
+
+
+class Task:
+    """A kind of zoo: how its models train, what they are measured on, and their objective."""
+
+    name: ClassVar[str] = ""
+    targets: ClassVar[tuple[str, ...]] = ()
+    version: ClassVar[str] = "1"
+    """Bump when training changes its results; stored models then retrain."""
+
+    def train(self, spec: ModelSpec, data: Any, dataset: str, checkpoints: Sequence[int]) -> list[ModelRecord]:
+        """Train one run; return a record per checkpoint in ``checkpoints`` (epochs or steps, as
+        the task counts) that the run reaches, then the final model, in order."""
+        raise NotImplementedError
+
+    def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int) -> Objective:
+        """The training objective of ``record`` on a fixed, seeded subset of its training data."""
+        raise NotImplementedError
+
+
+TASKS: Registry[Task] = Registry("task")
+
+
+def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
+    """Class decorator: register one instance of a :class:`Task` subclass under ``name``."""
+
+    def decorate(cls: type[Task]) -> type[Task]:
+        cls.name = name
+        TASKS.add(name, cls())
+        return cls
+
+    return decorate
