@@ -95,8 +95,16 @@ def validate(cfg: Mapping[str, Any]) -> None:
     zoo = cfg["zoo"]
     if zoo.get("task") not in TASKS:
         problems.append(TASKS.unknown_message(str(zoo.get("task"))))
-    if zoo["architecture"] not in ARCHITECTURES:
-        problems.append(ARCHITECTURES.unknown_message(zoo["architecture"]))
+    allowed = zoo.get("datasets") or []
+    if allowed and cfg["dataset"]["name"] not in allowed:
+        problems.append(
+            f"zoo {zoo['name']!r} trains on datasets {allowed}, not {cfg['dataset']['name']!r}; "
+            f"add dataset={allowed[0]} (or use experiment={zoo['name']}, which sets both)."
+        )
+    architectures = zoo["axes"].get("architecture") or [zoo.get("architecture")]
+    for arch in architectures:
+        if arch not in ARCHITECTURES:
+            problems.append(ARCHITECTURES.unknown_message(str(arch)))
     for name in cfg["descriptors"]:
         if name not in DESCRIPTORS:
             problems.append(DESCRIPTORS.unknown_message(name))
@@ -137,7 +145,7 @@ def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], data: Any) -> tuple[
     """Train (or load) every run of the zoo; returns all models (checkpoints included) and their keys."""
     zoo = cfg["zoo"]
     task = TASKS.get(zoo["task"])
-    specs = expand_zoo(zoo["name"], zoo["architecture"], zoo.get("fixed") or {}, zoo["axes"])
+    specs = expand_zoo(zoo["name"], zoo.get("architecture"), zoo.get("fixed") or {}, zoo["axes"])
     checkpoints = sorted(int(c) for c in (zoo.get("checkpoints") or []))
     run_keys = [
         artifact_key(

@@ -27,7 +27,7 @@ def compose_plain(overrides: list[str], tmp_path: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def digits():
-    return load_dataset("digits", test_fraction=0.3, split_seed=0, flatten=True)
+    return load_dataset("digits", test_fraction=0.3, split_seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmark.descriptors import DESCRIPTORS
 from benchmark.pipeline import ConfigError, validate
@@ -20,11 +21,22 @@ OPTIONS = sorted((p.parent.name, p.stem) for p in CONF.glob("*/*.yaml"))
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}/{o}" for g, o in OPTIONS])
 def test_every_config_option_composes_and_validates(group, option, tmp_path):
-    override = f"{group}=[{option}]" if group in MULTI else f"{group}={option}"
-    cfg = compose_plain([override], tmp_path)
+    overrides = [f"{group}=[{option}]" if group in MULTI else f"{group}={option}"]
+    if group == "zoo":  # a zoo names the datasets it trains on
+        overrides.append(f"dataset={yaml.safe_load((CONF / 'zoo' / f'{option}.yaml').read_text())['datasets'][0]}")
+    if group == "dataset":
+        zoo = next(p.stem for p in sorted((CONF / "zoo").glob("*.yaml")) if option in yaml.safe_load(p.read_text())["datasets"])
+        overrides.append(f"zoo={zoo}")
+    cfg = compose_plain(overrides, tmp_path)
     if group in MULTI:
         assert list(cfg[group]) == [option]  # the package name is the file name
     validate(cfg)
+
+
+def test_every_zoo_has_an_experiment_of_its_name_or_is_the_default():
+    experiments = {p.stem for p in (CONF / "experiment").glob("*.yaml")}
+    for zoo in (CONF / "zoo").glob("*.yaml"):
+        assert zoo.stem in experiments or zoo.stem == "digits_mlp", zoo.stem
 
 
 def test_descriptor_yaml_names_match_registry():

@@ -10,25 +10,21 @@ from benchmark.data.base import DATASETS, Split
 
 
 @DATASETS.register("digits")
-def digits(test_fraction: float = 0.3, split_seed: int = 0, flatten: bool = True) -> Split:
-    """Digits scaled to [0, 1], split by a seeded permutation stratified by nothing but the seed.
+def digits(test_fraction: float = 0.3, split_seed: int = 0, image_size: int = 8) -> Split:
+    """Digits scaled to [0, 1], shape (n, 1, image_size, image_size), split by a seeded permutation.
 
-    Shapes: flat (n, 64) when ``flatten`` else (n, 1, 8, 8).
+    ``image_size > 8`` upsamples bilinearly (for architectures that need larger inputs, e.g. timm).
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"dataset.test_fraction={test_fraction} is out of range; use a value in (0, 1).")
+    if image_size < 8:
+        raise ValueError(f"dataset.image_size={image_size} is below the native 8; use 8 or more.")
     bunch = load_digits()
-    x = (bunch.data / 16.0).astype(np.float32)
-    y = bunch.target.astype(np.int64)
-    perm = np.random.default_rng(split_seed).permutation(len(x))
+    x = torch.from_numpy((bunch.data / 16.0).astype(np.float32)).reshape(-1, 1, 8, 8)
+    if image_size != 8:
+        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    perm = torch.from_numpy(np.random.default_rng(split_seed).permutation(len(x)))
     n_test = round(test_fraction * len(x))
     test, train = perm[:n_test], perm[n_test:]
-    shape = (-1, 64) if flatten else (-1, 1, 8, 8)
-    return Split(
-        name="digits",
-        x_train=torch.from_numpy(x[train].reshape(shape)),
-        y_train=torch.from_numpy(y[train]),
-        x_test=torch.from_numpy(x[test].reshape(shape)),
-        y_test=torch.from_numpy(y[test]),
-        n_classes=10,
-    )
+    return Split("digits", x[train].contiguous(), y[train], x[test].contiguous(), y[test], n_classes=10)

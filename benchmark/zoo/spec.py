@@ -32,9 +32,15 @@ def _fmt(value: Any) -> str:
 
 
 def expand_zoo(
-    name: str, architecture: str, fixed: Mapping[str, Any], axes: Mapping[str, Sequence[Any]]
+    name: str, architecture: str | None, fixed: Mapping[str, Any], axes: Mapping[str, Sequence[Any]]
 ) -> list[ModelSpec]:
-    """Full grid over ``axes``, each point merged over ``fixed``; ordered as the axes are listed."""
+    """Full grid over ``axes``, each point merged over ``fixed``; ordered as the axes are listed.
+
+    ``architecture`` may itself be an axis (a list of architecture names); hyperparameters an
+    architecture does not take are ignored by its builder.
+    """
+    if architecture is None and "architecture" not in axes:
+        raise ValueError(f"zoo {name!r} names no architecture; set 'architecture: mlp' or an 'architecture' axis.")
     both = sorted(set(fixed) & set(axes))
     if both:
         raise ValueError(f"zoo {name!r}: {both} set both in 'fixed' and in 'axes'; keep each in one place.")
@@ -50,5 +56,6 @@ def expand_zoo(
         hparams = {**fixed, **values}
         label = ",".join(f"{a}={_fmt(values[a])}" for a in names)
         group = ",".join(f"{a}={_fmt(values[a])}" for a in names if a != "seed") or "all"
-        specs.append(ModelSpec(f"{name}/{label}", name, architecture, hparams, f"{name}/{group}"))
+        arch = str(hparams.pop("architecture", architecture))
+        specs.append(ModelSpec(f"{name}/{label}", name, arch, hparams, f"{name}/{group}"))
     return specs

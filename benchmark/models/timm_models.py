@@ -1,0 +1,30 @@
+"""Any timm architecture, created with ``pretrained=False`` (no download)."""
+
+from __future__ import annotations
+
+import timm
+from torch import nn
+
+from benchmark.models.base import ARCHITECTURES
+
+
+@ARCHITECTURES.register("timm")
+def timm_model(
+    input_shape: tuple[int, ...], n_outputs: int, model_name: str = "resnet10t", timm_kwargs: dict | None = None
+) -> nn.Module:
+    """``timm.create_model(model_name, pretrained=False, num_classes=n_outputs, in_chans=C, **timm_kwargs)``.
+
+    Images only: ``input_shape`` is (C, H, W). Vision transformers get ``img_size`` = the input size
+    and ``patch_size`` = 1/8 of its side unless ``timm_kwargs`` sets them.
+    """
+    if len(input_shape) != 3:
+        raise ValueError(f"timm models need image input (C, H, W), got {tuple(input_shape)}; set dataset.flatten=false.")
+    if model_name not in timm.list_models():
+        close = timm.list_models(f"*{model_name.split('_')[0]}*")[:8]
+        raise ValueError(f"timm has no model {model_name!r}; similar names: {close}.")
+    kwargs = dict(timm_kwargs or {})
+    if "vit" in model_name or "deit" in model_name:
+        # vision transformers fix their patch grid at creation: size it to the input
+        kwargs.setdefault("img_size", tuple(input_shape[1:]))
+        kwargs.setdefault("patch_size", max(1, min(input_shape[1:]) // 8))
+    return timm.create_model(model_name, pretrained=False, num_classes=n_outputs, in_chans=input_shape[0], **kwargs)
