@@ -79,7 +79,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     try:
         result = pipeline.run(plain)
-    except pipeline.ConfigError as exc:
+    except (pipeline.ConfigError, pipeline.ManifestError) as exc:
         log.error("%s", exc)
         sys.exit(2)
     out_dir = Path(hc.runtime.output_dir)

@@ -34,6 +34,7 @@ from benchmark.models import ARCHITECTURES, build_model, load_state
 from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, ScoreRow, TrainingRun
 from benchmark.store import ArtifactStore, artifact_key
 from benchmark.zoo import TASKS, Objective, expand_zoo
+from benchmark.zoo.manifest import export_manifest, load_manifest
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,13 @@ def validate(cfg: Mapping[str, Any]) -> None:
             f"zoo {zoo['name']!r} trains on datasets {allowed}, not {cfg['dataset']['name']!r}; "
             f"add dataset={allowed[0]} (or use experiment={zoo['name']}, which sets both)."
         )
-    architectures = zoo["axes"].get("architecture") or [zoo.get("architecture")]
-    for arch in architectures:
-        if arch not in ARCHITECTURES:
-            problems.append(ARCHITECTURES.unknown_message(str(arch)))
+    if zoo.get("source", "train") not in ("train", "manifest"):
+        problems.append(f"zoo.source={zoo.get('source')!r} is unknown; use 'train' or 'manifest'.")
+    if zoo.get("source", "train") == "train":
+        architectures = (zoo.get("axes") or {}).get("architecture") or [zoo.get("architecture")]
+        for arch in architectures:
+            if arch not in ARCHITECTURES:
+                problems.append(ARCHITECTURES.unknown_message(str(arch)))
     for name in cfg["descriptors"]:
         if name not in DESCRIPTORS:
             problems.append(DESCRIPTORS.unknown_message(name))
@@ -141,9 +145,27 @@ def _bar(total: int, desc: str) -> tqdm:
     return tqdm(total=total, desc=desc, unit="model", leave=False, disable=None, dynamic_ncols=True)
 
 
+def stage_manifest_zoo(cfg: Mapping[str, Any]) -> tuple[list[ModelRecord], list[str]]:
+    """Load an external zoo from its manifest; keys digest each checkpoint and its manifest row."""
+    zoo = cfg["zoo"]
+    loaded = load_manifest(zoo["manifest"], zoo["name"], zoo["targets"], bool(zoo.get("skip_invalid")))
+    wrong = [lm.record.model_id for lm in loaded if lm.record.dataset != cfg["dataset"]["name"]]
+    if wrong:
+        raise ConfigError(
+            f"manifest models {wrong[:5]} were trained on another dataset than dataset={cfg['dataset']['name']}; "
+            "choose their dataset, or split the manifest by dataset."
+        )
+    unknown = sorted({lm.record.task for lm in loaded if lm.record.task not in TASKS})
+    if unknown:
+        raise ConfigError(f"manifest names unknown tasks {unknown}; valid tasks: {TASKS.names()}.")
+    return [lm.record for lm in loaded], [artifact_key("manifest", "1", {}, [lm.key]) for lm in loaded]
+
+
 def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], data: Any) -> tuple[list[ModelRecord], list[str]]:
     """Train (or load) every run of the zoo; returns all models (checkpoints included) and their keys."""
     zoo = cfg["zoo"]
+    if zoo.get("source") == "manifest":
+        return stage_manifest_zoo(cfg)
     task = TASKS.get(zoo["task"])
     specs = expand_zoo(zoo["name"], zoo.get("architecture"), zoo.get("fixed") or {}, zoo["axes"])
     checkpoints = sorted(int(c) for c in (zoo.get("checkpoints") or []))
@@ -384,6 +406,9 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     t0 = time.perf_counter()
     data = load_dataset(cfg["dataset"]["name"], **{k: v for k, v in cfg["dataset"].items() if k != "name"})
     models, model_keys = stage_zoo(store, cfg, data)
+    if cfg.get("export_zoo"):
+        path = export_manifest(models, cfg["export_zoo"])
+        log.info("zoo %s exported: %d models, manifest %s", cfg["zoo"]["name"], len(models), path)
     timed("zoo", t0)
 
     descriptors = {name: build_descriptor(name, params) for name, params in cfg["descriptors"].items()}

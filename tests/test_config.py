@@ -23,9 +23,14 @@ OPTIONS = sorted((p.parent.name, p.stem) for p in CONF.glob("*/*.yaml"))
 def test_every_config_option_composes_and_validates(group, option, tmp_path):
     overrides = [f"{group}=[{option}]" if group in MULTI else f"{group}={option}"]
     if group == "zoo":  # a zoo names the datasets it trains on
-        overrides.append(f"dataset={yaml.safe_load((CONF / 'zoo' / f'{option}.yaml').read_text())['datasets'][0]}")
+        datasets = yaml.safe_load((CONF / "zoo" / f"{option}.yaml").read_text())["datasets"] or ["digits"]
+        overrides.append(f"dataset={datasets[0]}")
+        if option == "manifest":
+            overrides.append("zoo.manifest=manifest.json")
     if group == "dataset":
-        zoo = next(p.stem for p in sorted((CONF / "zoo").glob("*.yaml")) if option in yaml.safe_load(p.read_text())["datasets"])
+        zoo = next(
+            p.stem for p in sorted((CONF / "zoo").glob("*.yaml")) if option in yaml.safe_load(p.read_text())["datasets"]
+        )
         overrides.append(f"zoo={zoo}")
     cfg = compose_plain(overrides, tmp_path)
     if group in MULTI:
@@ -36,7 +41,7 @@ def test_every_config_option_composes_and_validates(group, option, tmp_path):
 def test_every_zoo_has_an_experiment_of_its_name_or_is_the_default():
     experiments = {p.stem for p in (CONF / "experiment").glob("*.yaml")}
     for zoo in (CONF / "zoo").glob("*.yaml"):
-        assert zoo.stem in experiments or zoo.stem == "digits_mlp", zoo.stem
+        assert zoo.stem in experiments or zoo.stem in ("digits_mlp", "manifest"), zoo.stem
 
 
 def test_descriptor_yaml_names_match_registry():

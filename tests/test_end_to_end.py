@@ -94,3 +94,15 @@ def test_diverged_model_flows_through_with_reasons(tiny_record, digits):
     for name in ("merge_tree", "hessian"):
         row = build_descriptor(name).compute(inputs)
         assert all(math.isnan(v) for v in row.values.values()) and set(row.reasons) == set(row.values)
+
+
+def test_exported_zoo_reloads_through_a_manifest_with_identical_features(tmp_path):
+    cfg = compose_plain(["experiment=tiny", f"export_zoo={tmp_path / 'zoo'}"], tmp_path)
+    trained = pipeline.run(cfg)
+    manifest = tmp_path / "zoo" / "manifest.json"
+    assert manifest.is_file()
+    again = compose_plain(["experiment=tiny", "zoo=manifest", f"zoo.manifest={manifest}"], tmp_path)
+    loaded = pipeline.run(again)
+    assert [m.model_id for m in loaded.models] == [m.model_id for m in trained.models]
+    pd.testing.assert_frame_equal(trained.features, loaded.features, check_exact=True)
+    assert loaded.store_counts["landscape"][1] == len(loaded.models)  # new keys: computed, not reused

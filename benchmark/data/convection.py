@@ -46,7 +46,13 @@ def exact_solution(x: torch.Tensor, t: torch.Tensor, beta: float) -> torch.Tenso
 def convection(
     n_collocation: int = 1000, n_initial: int = 256, n_boundary: int = 100, nx: int = 256, nt: int = 100, seed: int = 0
 ) -> ConvectionPoints:
-    for name, v in {"n_collocation": n_collocation, "n_initial": n_initial, "n_boundary": n_boundary, "nx": nx, "nt": nt}.items():
+    for name, v in {
+        "n_collocation": n_collocation,
+        "n_initial": n_initial,
+        "n_boundary": n_boundary,
+        "nx": nx,
+        "nt": nt,
+    }.items():
         if v < 2:
             raise ValueError(f"dataset.{name}={v} is too small; use at least 2.")
     g = torch.Generator().manual_seed(seed)

@@ -20,7 +20,7 @@ class ConvBlock(nn.Module):
         self.act = nn.ReLU()
         self.residual = residual
 
-    def forward(self, x):  # noqa: ANN001, ANN201
+    def forward(self, x):
         out = self.norm(self.conv(x))
         return self.act(out + x if self.residual else out)
 

@@ -18,7 +18,9 @@ def timm_model(
     and ``patch_size`` = 1/8 of its side unless ``timm_kwargs`` sets them.
     """
     if len(input_shape) != 3:
-        raise ValueError(f"timm models need image input (C, H, W), got {tuple(input_shape)}; set dataset.flatten=false.")
+        raise ValueError(
+            f"timm models need image input (C, H, W), got {tuple(input_shape)}; set dataset.flatten=false."
+        )
     if model_name not in timm.list_models():
         close = timm.list_models(f"*{model_name.split('_')[0]}*")[:8]
         raise ValueError(f"timm has no model {model_name!r}; similar names: {close}.")

@@ -67,7 +67,12 @@ class ConvectionPINN(Task):
         if not isinstance(data, ConvectionPoints):
             raise TypeError(f"zoo task 'pinn_convection' needs dataset=convection, got {type(data).__name__}.")
         hp = spec.hparams
-        arch = {"name": spec.architecture, "input_shape": [2], "n_outputs": 1, **architecture_kwargs(spec.architecture, hp)}
+        arch = {
+            "name": spec.architecture,
+            "input_shape": [2],
+            "n_outputs": 1,
+            **architecture_kwargs(spec.architecture, hp),
+        }
         torch.manual_seed(spec.seed)
         model = build_model(arch)
         objective = Objective(data.collocation, self._targets(data, hp["beta"]), pinn_loss, needs_input_grad=True)
