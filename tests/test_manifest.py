@@ -130,5 +130,5 @@ def test_manifest_level_errors(tmp_path, tiny_record):
     with pytest.raises(ManifestError, match="invalid JSON"):
         load_manifest(tmp_path / "m.json", "ext", TARGETS)
     (tmp_path / "m.yaml").write_text("a: 1")
-    with pytest.raises(ManifestError, match="use .csv or .json"):
+    with pytest.raises(ManifestError, match=r"use \.csv or \.json"):
         load_manifest(tmp_path / "m.yaml", "ext", TARGETS)

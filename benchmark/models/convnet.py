@@ -39,9 +39,7 @@ def convnet(
     ``input_shape`` is (channels, length) for sequences or (channels, height, width) for images.
     """
     if len(input_shape) not in (2, 3):
-        raise ValueError(
-            f"convnet needs input_shape (C, L) or (C, H, W), got {tuple(input_shape)}; for digits set dataset.flatten=false."
-        )
+        raise ValueError(f"convnet needs input_shape (C, L) or (C, H, W), got {tuple(input_shape)}.")
     if depth < 0 or width < 1:
         raise ValueError(f"convnet needs depth >= 0 and width >= 1, got depth={depth}, width={width}.")
     dims = len(input_shape) - 1
