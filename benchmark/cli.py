@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from benchmark import pipeline
 from benchmark.registry import Registry
 from benchmark.report import gather_sweep, provenance, write_leaderboard
+from benchmark.report.zoo_summary import plot_zoo, summary_markdown
 
 log = logging.getLogger("benchmark")
 
@@ -97,10 +98,14 @@ def _hydra_main(cfg: DictConfig) -> None:
         result.timings,
         {"landscape nodes masked": f"{result.landscape_masked[0]} of {result.landscape_masked[1]}"},
     )
-    md, csv_path = write_leaderboard(
-        frame, plain["report"]["dir"], plain["report"]["name"], prov, _command(overrides, False)
-    )
-    print(f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> {md} and {csv_path}")
+    report = plain["report"]
+    command = _command(overrides, False)
+    md, csv_path = write_leaderboard(frame, report["dir"], report["name"], prov, command)
+    zoo_md = Path(report["dir"]) / f"{report['name']}.zoo.md"
+    targets = plain["evaluation"]["targets"]
+    zoo_md.write_text(summary_markdown(plain["zoo"]["name"], result.models, targets, result.train_seconds, command))
+    plot_zoo(result.models, targets, zoo_md.with_suffix(".png"), f"zoo {plain['zoo']['name']}")
+    print(f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> {md}, {csv_path}, {zoo_md}")
 
 
 class GatherLeaderboard(Callback):

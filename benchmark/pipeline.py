@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.util
 import logging
+import math
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,6 +59,7 @@ class RunResult:
     store_summary: str = ""
     store_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage -> (loaded, computed)
     landscape_masked: tuple[int, int] = (0, 0)  # (masked nodes, total nodes) over the zoo
+    train_seconds: float = math.nan  # wall time of training the zoo, as measured when it was computed
 
     def scores_frame(self) -> pd.DataFrame:
         return pd.DataFrame([s.flat() for s in self.scores])
@@ -145,7 +147,7 @@ def _bar(total: int, desc: str) -> tqdm:
     return tqdm(total=total, desc=desc, unit="model", leave=False, disable=None, dynamic_ncols=True)
 
 
-def stage_manifest_zoo(cfg: Mapping[str, Any]) -> tuple[list[ModelRecord], list[str]]:
+def stage_manifest_zoo(cfg: Mapping[str, Any]) -> tuple[list[ModelRecord], list[str], float]:
     """Load an external zoo from its manifest; keys digest each checkpoint and its manifest row."""
     zoo = cfg["zoo"]
     loaded = load_manifest(zoo["manifest"], zoo["name"], zoo["targets"], bool(zoo.get("skip_invalid")))
@@ -158,11 +160,13 @@ def stage_manifest_zoo(cfg: Mapping[str, Any]) -> tuple[list[ModelRecord], list[
     unknown = sorted({lm.record.task for lm in loaded if lm.record.task not in TASKS})
     if unknown:
         raise ConfigError(f"manifest names unknown tasks {unknown}; valid tasks: {TASKS.names()}.")
-    return [lm.record for lm in loaded], [artifact_key("manifest", "1", {}, [lm.key]) for lm in loaded]
+    keys = [artifact_key("manifest", "1", {}, [lm.key]) for lm in loaded]
+    return [lm.record for lm in loaded], keys, math.nan
 
 
-def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], data: Any) -> tuple[list[ModelRecord], list[str]]:
-    """Train (or load) every run of the zoo; returns all models (checkpoints included) and their keys."""
+def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], data: Any) -> tuple[list[ModelRecord], list[str], float]:
+    """Train (or load) every run of the zoo: all models (checkpoints included), their keys, and the
+    seconds training took when it was computed."""
     zoo = cfg["zoo"]
     if zoo.get("source") == "manifest":
         return stage_manifest_zoo(cfg)
@@ -186,13 +190,19 @@ def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], data: Any) -> tuple[
     ]
 
     def train(i: int) -> TrainingRun:
-        return TrainingRun(tuple(task.train(specs[i], data, cfg["dataset"]["name"], checkpoints)))
+        t0 = time.perf_counter()
+        models = task.train(specs[i], data, cfg["dataset"]["name"], checkpoints)
+        return TrainingRun(tuple(models), time.perf_counter() - t0)
 
     with _bar(len(specs), f"zoo {zoo['name']}: train") as bar:
         runs = store.map("run", run_keys, TrainingRun, train, progress=bar.update)
     models = [m for run in runs for m in run.models]
     keys = [f"{key}@{m.epoch}" for key, run in zip(run_keys, runs, strict=True) for m in run.models]
-    return models, keys
+    seconds = sum(r.train_seconds for r in runs)
+    log.info(
+        "zoo %s: %d runs, %d models; training took %.1f s when computed", zoo["name"], len(runs), len(models), seconds
+    )
+    return models, keys, seconds
 
 
 def _module(record: ModelRecord) -> torch.nn.Module:
@@ -405,7 +415,7 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
 
     t0 = time.perf_counter()
     data = load_dataset(cfg["dataset"]["name"], **{k: v for k, v in cfg["dataset"].items() if k != "name"})
-    models, model_keys = stage_zoo(store, cfg, data)
+    models, model_keys, train_seconds = stage_zoo(store, cfg, data)
     if cfg.get("export_zoo"):
         path = export_manifest(models, cfg["export_zoo"])
         log.info("zoo %s exported: %d models, manifest %s", cfg["zoo"]["name"], len(models), path)
@@ -457,4 +467,4 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     summary = store.summary()
     log.info("store %s: %s", store.root, summary)
     counts = {stage: (st.loaded, st.computed) for stage, st in store.stats.items()}
-    return RunResult(models, features, scores, timings, summary, counts, masked)
+    return RunResult(models, features, scores, timings, summary, counts, masked, train_seconds)

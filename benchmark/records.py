@@ -69,11 +69,16 @@ class ModelRecord:
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """The models one training run produced: checkpoints in order, the final model last."""
+    """The models one training run produced: checkpoints in order, the final model last.
+
+    ``train_seconds`` is the wall time the run took when it was computed (kept apart from the
+    models' metrics, which are deterministic).
+    """
 
     kind: ClassVar[str] = "run"
 
     models: tuple[ModelRecord, ...]
+    train_seconds: float = math.nan
 
     def to_payload(self) -> Payload:
         metas, arrays = [], {}
@@ -81,7 +86,8 @@ class TrainingRun:
             meta, arr = model.to_payload()
             metas.append(meta)
             arrays.update({f"{i}/{k}": v for k, v in arr.items()})
-        return {"models": metas}, arrays
+        seconds = None if math.isnan(self.train_seconds) else self.train_seconds
+        return {"models": metas, "train_seconds": seconds}, arrays
 
     @classmethod
     def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TrainingRun:
@@ -90,7 +96,8 @@ class TrainingRun:
             prefix = f"{i}/"
             arr = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             models.append(ModelRecord.from_payload(dict(m), arr))
-        return cls(tuple(models))
+        seconds = meta.get("train_seconds")
+        return cls(tuple(models), math.nan if seconds is None else float(seconds))
 
 
 @dataclass(frozen=True)

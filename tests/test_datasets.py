@@ -17,7 +17,9 @@ from benchmark.data.convection import exact_solution
 def _idx(path: Path, array: np.ndarray) -> None:
     """Write an IDX file (the MNIST format): magic, dimensions (big-endian int32), uint8 data."""
     magic = 0x0800 | array.ndim
-    path.write_bytes(struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes())
+    path.write_bytes(
+        struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
+    )
 
 
 @pytest.mark.parametrize(("name", "folder"), [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
@@ -56,7 +58,7 @@ def test_cifar10_format_from_local_files(tmp_path):
 def test_missing_torchvision_dataset_says_where(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"dataset 'mnist' not found under dataset\.root"):
         load_dataset("mnist", root=str(tmp_path))
-    with pytest.raises(ValueError, match="needs dataset.root"):
+    with pytest.raises(ValueError, match=r"needs dataset\.root"):
         load_dataset("mnist", root=None)
 
 
@@ -80,4 +82,6 @@ def test_convection_points_and_exact_solution():
     (g,) = torch.autograd.grad(u.sum(), xt)
     assert torch.allclose(g[:, 1] + 7.0 * g[:, 0], torch.zeros(50), atol=1e-5)
     t = torch.linspace(0, 1, 5)
-    assert torch.allclose(exact_solution(torch.zeros(5), t, 3.0), exact_solution(torch.full((5,), 2 * np.pi), t, 3.0), atol=1e-5)
+    assert torch.allclose(
+        exact_solution(torch.zeros(5), t, 3.0), exact_solution(torch.full((5,), 2 * np.pi), t, 3.0), atol=1e-5
+    )

@@ -8,6 +8,8 @@ CIFAR-10 files are checked against torchvision's MD5 sums unless ``verify: false
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from torchvision import datasets
@@ -20,9 +22,9 @@ SOURCES = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "cif
 class _UnverifiedCIFAR10(datasets.CIFAR10):
     """CIFAR-10 that checks the files exist instead of their MD5 sums (``verify: false``)."""
 
-    train_list = [[name, None] for name, _ in datasets.CIFAR10.train_list]
-    test_list = [[name, None] for name, _ in datasets.CIFAR10.test_list]
-    meta = {**datasets.CIFAR10.meta, "md5": None}
+    train_list: ClassVar[list] = [[name, None] for name, _ in datasets.CIFAR10.train_list]
+    test_list: ClassVar[list] = [[name, None] for name, _ in datasets.CIFAR10.test_list]
+    meta: ClassVar[dict] = {**datasets.CIFAR10.meta, "md5": None}
 
 
 def _load(name: str, root: str, train: bool, download: bool, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
