@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 LANDSCAPE_VERSION = "1"
 CURVATURE_VERSION = "1"
-SCORES_VERSION = "2"
+SCORES_VERSION = "3"
 
 
 class ConfigError(ValueError):

@@ -92,3 +92,9 @@ def test_regressor_config_errors_are_clear():
         build_regressor("ridge", {"alpha": 1.0})
     with pytest.raises(TypeError, match="not a scikit-learn regressor"):
         build_regressor("scaler", {"_target_": "sklearn.preprocessing.StandardScaler"})
+
+
+def test_constant_features_report_no_ranking():
+    y, groups, _ = _data()
+    ev = evaluate_feature_set(np.ones((36, 2)), y, groups, Ridge, 4, 0, n_bootstrap=50)
+    assert math.isnan(ev.value["spearman"]) and math.isnan(ev.value["kendall"]) and math.isfinite(ev.value["r2"])

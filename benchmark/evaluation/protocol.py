@@ -122,7 +122,9 @@ def evaluate_feature_set(
     """Drop rows with non-finite features or target, then score out-of-fold predictions.
 
     ``X=None`` evaluates the constant-mean baseline; its rank correlations are NaN (a constant
-    ranks nothing; pooled across folds its predictions would only reflect fold composition).
+    ranks nothing; pooled across folds its predictions would only reflect fold composition). A
+    feature set whose every column is constant over the models is the same baseline in disguise
+    and is reported the same way.
     """
     keep = np.isfinite(y)
     if X is not None:
@@ -143,7 +145,7 @@ def evaluate_feature_set(
         per_fold = [fn(y_k[folds[r] == k], preds[r, folds[r] == k]) for r in range(n_repeats) for k in range(n_splits)]
         finite = [v for v in per_fold if math.isfinite(v)]
         fold_std[name] = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
-    if X is None:
+    if X is None or bool((np.ptp(X_k, axis=0) == 0).all()):
         for name in RANK_METRICS:
             value[name] = low[name] = high[name] = fold_std[name] = math.nan
     return Evaluation(value, low, high, fold_std, int(keep.sum()), n_dropped, n_splits * n_repeats)
