@@ -7,7 +7,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint format clean-store venv
+EXPERIMENTS := default digits_cnn mnist1d pinn_convection timm_arch
+
+.PHONY: run test test-slow leaderboards lint format clean-store venv
 
 venv: $(STAMP)
 
@@ -25,6 +27,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(ARGS)
+
+# every embedded zoo's leaderboard and zoo summary, then docs/zoos.md
+leaderboards: $(STAMP)
+	for e in $(EXPERIMENTS); do $(BIN)/landscape-bench experiment=$$e || exit 1; done
+	$(BIN)/python -m benchmark.report.zoo_index leaderboards docs/zoos.md $(EXPERIMENTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
