@@ -23,6 +23,7 @@ from benchmark import pipeline
 from benchmark.registry import Registry
 from benchmark.report import gather_sweep, provenance, write_leaderboard
 from benchmark.report.zoo_summary import plot_zoo, summary_markdown
+from benchmark.zoo.manifest import ManifestError
 
 log = logging.getLogger("benchmark")
 
@@ -80,7 +81,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     try:
         result = pipeline.run(plain)
-    except (pipeline.ConfigError, pipeline.ManifestError) as exc:
+    except (pipeline.ConfigError, ManifestError) as exc:
         log.error("%s", exc)
         sys.exit(2)
     out_dir = Path(hc.runtime.output_dir)

@@ -65,7 +65,8 @@ def render_markdown(frame: pd.DataFrame, title: str, prov: Mapping[str, Any], co
         "predictions of repeated group K-fold (groups = hyperparameter configurations, so seeds of one "
         "configuration never straddle train and test), averaged over repeats, with its 95% "
         "group-bootstrap interval in brackets; `MAE fold sd` is the standard deviation of the MAE over "
-        "single test folds (the CSV has the fold spread of every score). `constant` predicts the training-fold mean (rank correlations undefined: —); "
+        "single test folds (the CSV has the fold spread of every score). "
+        "`constant` predicts the training-fold mean (rank correlations undefined: —); "
         "`reference` rows use the hyperparameters themselves. See docs/protocol.md.",
         "",
         "| provenance | |",

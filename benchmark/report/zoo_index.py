@@ -21,7 +21,7 @@ hyperparameter. Training times were measured on this 2-core machine when the mod
 | `digits_mlp` | `default` | MLPs on sklearn digits across width and label noise (the default benchmark) |
 | `digits_cnn` | `digits_cnn` | plain vs residual convnets across depth: the seed paper's skip-connection study |
 | `mnist1d` | `mnist1d` | MLPs and 1-D convnets on MNIST-1D, generated locally |
-| `pinn_convection` | `pinn_convection` | physics-informed networks for u_t + β u_x = 0 across β: the failure mode at large β |
+| `pinn_convection` | `pinn_convection` | PINNs for u_t + β u_x = 0 across β: the failure mode at large β |
 | `timm_arch` | `timm_arch` | five timm architectures (pretrained=False) on 32x32 digits: compare architectures |
 | `manifest` | — | your own checkpoints, listed in a manifest (below) |
 
@@ -40,7 +40,7 @@ you trained elsewhere. A manifest is a CSV or JSON file; each row is one model:
 |---|---|
 | `model_id` | unique name |
 | `checkpoint` | a `torch.save`-d state dict, path relative to the manifest's folder |
-| `architecture`, `architecture_kwargs` | a registered architecture (`mlp`, `convnet`, `timm`) and its arguments, e.g. `timm` with `{"model_name": "resnet18"}` |
+| `architecture`, `architecture_kwargs` | a registered architecture (`mlp`, `convnet`, `timm`) and its arguments |
 | `input_shape`, `n_outputs` | e.g. `[1, 8, 8]` and `10` |
 | `dataset`, `task` | the registered dataset (must match `dataset=`) and task (default `classification`) |
 | `group`, `seed`, `epoch` | training run (models of one group never straddle a CV split), seed, epoch |
