@@ -130,3 +130,27 @@ def test_non_finite_values_are_returned_not_replaced():
     d = {"weight": torch.full((1, 2), 10.0), "bias": torch.zeros(1)}
     values = evaluate_grid(model, Objective(x, t, loss), [d], grid_axes(1, 5, 1.0))
     assert np.isnan(values).any() and np.isfinite(values[2])
+
+
+@pytest.mark.parametrize("ndim", [1, 3, 4])
+def test_nd_landscapes_compute_store_and_reload(ndim, tiny_record, digits, tmp_path):
+    from benchmark.pipeline import compute_landscape
+    from benchmark.records import Landscape
+    from benchmark.store import ArtifactStore
+    from benchmark.topology import sublevel_persistence
+
+    cfg = dict(ndim=ndim, steps=5, span=0.5, normalization="filter", include_bias=False, include_norm=False,
+               seed=0, n_samples=32)
+    ls = compute_landscape(tiny_record, digits, cfg)
+    assert ls.values.shape == (5,) * ndim and np.isfinite(ls.values).all()
+    objective = TASKS.get("classification").objective(tiny_record, digits, 32, 0)
+    model = load_state(build_model(tiny_record.architecture), tiny_record.state)
+    with torch.no_grad():
+        assert ls.center_value == float(objective(model.eval()))
+    store = ArtifactStore(tmp_path)
+    store.save("landscape", "ab" * 32, ls)
+    back = store.load("landscape", "ab" * 32, Landscape)
+    np.testing.assert_array_equal(back.values, ls.values)
+    assert all(np.array_equal(a, b) for a, b in zip(back.axes, ls.axes, strict=True))
+    diagrams = sublevel_persistence(back.values)
+    assert set(diagrams) == set(range(ndim)) and len(diagrams[0]) >= 1

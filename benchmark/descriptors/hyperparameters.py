@@ -9,7 +9,8 @@ from benchmark.descriptors.base import Descriptor, DescriptorInputs, register_de
 
 @register_descriptor("hyperparameters")
 class Hyperparameters(Descriptor):
-    """Every numeric hyperparameter of the model except the seed, as features.
+    """Every numeric or boolean (as 0/1) hyperparameter of the model except the seed, as features.
+    Categorical ones (an architecture or timm model name) are left out.
 
     A reference, not a competitor: a descriptor that only re-encodes a hyperparameter scores
     about as well as this row, which tells the reader what "predicts accuracy" is worth here.
@@ -17,7 +18,7 @@ class Hyperparameters(Descriptor):
 
     kind = "reference"
     requires = ("model",)
-    version = "1"
+    version = "2"
 
     def __init__(self) -> None:
         pass
@@ -25,7 +26,7 @@ class Hyperparameters(Descriptor):
     def features(self, inputs: DescriptorInputs) -> dict[str, float]:
         out = {}
         for k, v in sorted(inputs.model.hparams.items()):
-            if k == "seed" or isinstance(v, bool) or not isinstance(v, (int, float)):
+            if k == "seed" or not isinstance(v, (int, float)):  # bool is an int
                 continue
             out[k] = float(v) if math.isfinite(float(v)) else math.nan
         return out
