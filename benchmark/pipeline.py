@@ -32,7 +32,7 @@ from benchmark.hessian import hutchinson_trace, make_hvp, top_eigenvalues
 from benchmark.landscape import evaluate_grid, grid_axes, perturbable_parameters, random_direction
 from benchmark.landscape.directions import direction_norm
 from benchmark.models import ARCHITECTURES, build_model, load_state
-from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, ScoreRow, TrainingRun
+from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, PartialGrid, ScoreRow, TrainingRun
 from benchmark.store import ArtifactStore, artifact_key
 from benchmark.zoo import TASKS, Objective, expand_zoo
 from benchmark.zoo.manifest import export_manifest, load_manifest
@@ -213,8 +213,32 @@ def _objective(record: ModelRecord, data: Any, n_samples: int, seed: int) -> Obj
     return TASKS.get(record.task).objective(record, data, n_samples, seed)
 
 
-def compute_landscape(record: ModelRecord, data: Any, ls_cfg: Mapping[str, Any]) -> Landscape:
-    """Loss of ``record`` on a grid along seeded, normalised random directions."""
+class GridCheckpoint:
+    """Progress of one grid evaluation in the store, saved at most every ``every`` seconds, so a
+    killed run resumes with its finished rows."""
+
+    def __init__(self, store: ArtifactStore, key: str, every: float) -> None:
+        self.store, self.key, self.every = store, key, every
+        self._last = time.monotonic()
+
+    def load(self) -> tuple[np.ndarray, np.ndarray] | None:
+        partial = self.store.load("landscape_partial", self.key, PartialGrid)
+        return None if partial is None else (partial.values, partial.done)
+
+    def save(self, values: np.ndarray, done: np.ndarray) -> None:
+        if time.monotonic() - self._last >= self.every and not done.all():
+            self.store.save("landscape_partial", self.key, PartialGrid(values.copy(), done.copy()))
+            self._last = time.monotonic()
+
+    def clear(self) -> None:
+        self.store.discard("landscape_partial", self.key)
+
+
+def compute_landscape(
+    record: ModelRecord, data: Any, ls_cfg: Mapping[str, Any], checkpoint: GridCheckpoint | None = None
+) -> Landscape:
+    """Loss of ``record`` on a grid along seeded, normalised random directions; resumes from and
+    saves progress to ``checkpoint`` when given."""
     model = _module(record)
     objective = _objective(record, data, ls_cfg["n_samples"], ls_cfg["seed"])
     params = {n: p.detach() for n, p in model.named_parameters()}
@@ -222,7 +246,14 @@ def compute_landscape(record: ModelRecord, data: Any, ls_cfg: Mapping[str, Any])
     g = torch.Generator().manual_seed(ls_cfg["seed"])
     directions = [random_direction(params, include, g, ls_cfg["normalization"]) for _ in range(ls_cfg["ndim"])]
     axes = grid_axes(ls_cfg["ndim"], ls_cfg["steps"], ls_cfg["span"])
-    values = evaluate_grid(model, objective, directions, axes)
+    resume = checkpoint.load() if checkpoint else None
+    if resume is not None and resume[0].shape != tuple(len(a) for a in axes):
+        resume = None
+    values = evaluate_grid(
+        model, objective, directions, axes, resume=resume, on_row=checkpoint.save if checkpoint else None
+    )
+    if checkpoint:
+        checkpoint.clear()
     return Landscape(
         model_id=record.model_id,
         metric="loss",
@@ -254,10 +285,17 @@ def stage_per_model(
     compute: Any,
     data: Any,
 ) -> tuple[list[Any], list[str]]:
-    cfg = {k: v for k, v in stage_cfg.items() if k != "name"}
+    cfg = {k: v for k, v in stage_cfg.items() if k not in ("name", "checkpoint_seconds")}
     keys = [artifact_key(stage, version, cfg, [mk]) for mk in model_keys]
+
+    def run(i: int) -> Any:
+        if stage == "landscape":
+            every = float(stage_cfg.get("checkpoint_seconds", 30.0))
+            return compute(models[i], data, cfg, GridCheckpoint(store, keys[i], every))
+        return compute(models[i], data, cfg)
+
     with _bar(len(models), f"{stage}") as bar:
-        out = store.map(stage, keys, cls, lambda i: compute(models[i], data, cfg), progress=bar.update)
+        out = store.map(stage, keys, cls, run, progress=bar.update)
     return out, keys
 
 

@@ -161,6 +161,24 @@ class Landscape:
 
 
 @dataclass(frozen=True)
+class PartialGrid:
+    """A grid evaluation in progress: ``values`` of the rows marked in ``done`` (shape = the grid's
+    leading dimensions) are final; the rest are to be computed."""
+
+    kind: ClassVar[str] = "partial_grid"
+
+    values: np.ndarray
+    done: np.ndarray
+
+    def to_payload(self) -> Payload:
+        return {}, {"values": self.values, "done": self.done}
+
+    @classmethod
+    def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> PartialGrid:
+        return cls(arrays["values"], arrays["done"])
+
+
+@dataclass(frozen=True)
 class Curvature:
     """Hessian spectrum summary at the trained weights.
 

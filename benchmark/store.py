@@ -162,6 +162,11 @@ class ArtifactStore:
             raise
         return path
 
+    def discard(self, stage: str, key: str) -> None:
+        """Remove an artifact if present."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path(stage, key).unlink()
+
     @contextlib.contextmanager
     def _lock(self, stage: str, key: str, blocking: bool = True) -> Iterator[bool]:
         lock_path = self.root / ".locks" / stage / f"{key}.lock"

@@ -139,8 +139,16 @@ def test_nd_landscapes_compute_store_and_reload(ndim, tiny_record, digits, tmp_p
     from benchmark.store import ArtifactStore
     from benchmark.topology import sublevel_persistence
 
-    cfg = dict(ndim=ndim, steps=5, span=0.5, normalization="filter", include_bias=False, include_norm=False,
-               seed=0, n_samples=32)
+    cfg = dict(
+        ndim=ndim,
+        steps=5,
+        span=0.5,
+        normalization="filter",
+        include_bias=False,
+        include_norm=False,
+        seed=0,
+        n_samples=32,
+    )
     ls = compute_landscape(tiny_record, digits, cfg)
     assert ls.values.shape == (5,) * ndim and np.isfinite(ls.values).all()
     objective = TASKS.get("classification").objective(tiny_record, digits, 32, 0)
@@ -154,3 +162,37 @@ def test_nd_landscapes_compute_store_and_reload(ndim, tiny_record, digits, tmp_p
     assert all(np.array_equal(a, b) for a, b in zip(back.axes, ls.axes, strict=True))
     diagrams = sublevel_persistence(back.values)
     assert set(diagrams) == set(range(ndim)) and len(diagrams[0]) >= 1
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_killed_grid_resumes_with_only_unfinished_rows(tiny_record, digits, tmp_path, monkeypatch):
+    import benchmark.landscape.grid as grid_module
+    from benchmark.pipeline import GridCheckpoint, compute_landscape
+    from benchmark.store import ArtifactStore
+
+    cfg = dict(
+        ndim=2, steps=7, span=0.5, normalization="filter", include_bias=False, include_norm=False, seed=0, n_samples=32
+    )
+    reference = compute_landscape(tiny_record, digits, cfg)
+    calls = []
+    real_call = grid_module.functional_call
+    monkeypatch.setattr(grid_module, "functional_call", lambda *a, **k: calls.append(1) or real_call(*a, **k))
+
+    class KillAfterThreeRows(GridCheckpoint):
+        def save(self, values, done):
+            super().save(values, done)
+            if done.sum() == 3:
+                raise _Killed
+
+    store, key = ArtifactStore(tmp_path), "cd" * 32
+    with pytest.raises(_Killed):
+        compute_landscape(tiny_record, digits, cfg, KillAfterThreeRows(store, key, every=0.0))
+    assert len(calls) == 3 * 7
+    calls.clear()
+    resumed = compute_landscape(tiny_record, digits, cfg, GridCheckpoint(store, key, every=0.0))
+    assert len(calls) == 4 * 7  # only the unfinished rows
+    np.testing.assert_array_equal(resumed.values, reference.values)
+    assert GridCheckpoint(store, key, every=0.0).load() is None  # progress removed once finished

@@ -37,12 +37,18 @@ def evaluate_grid(
     directions: Sequence[Mapping[str, torch.Tensor]],
     axes: Sequence[np.ndarray],
     progress: Callable[[int], None] | None = None,
+    resume: tuple[np.ndarray, np.ndarray] | None = None,
+    on_row: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Objective at every node ``theta + sum_i axes[i][j_i] * directions[i]``, shape ``(len(a) for a in axes)``.
 
     The model runs in eval mode (normalisation layers use their running statistics; dropout is off).
     Values are float64 and kept as computed: NaN/inf are returned, not replaced. Weights never need
     gradients here; autograd stays on only for objectives that differentiate through their inputs.
+
+    The grid is computed row by row (a row = all nodes along the last axis). ``resume=(values,
+    done)`` skips the rows already marked done (``done`` has the shape of the leading axes);
+    ``on_row(values, done)`` is called after each row, e.g. to save progress.
     """
     if len(directions) != len(axes):
         raise ValueError(f"{len(directions)} directions for a {len(axes)}-dimensional grid.")
@@ -52,12 +58,19 @@ def evaluate_grid(
     buffers = {n: b.detach() for n, b in model.named_buffers()}
     moved = [n for n in center if any(bool(d[n].any()) for d in directions)]
     shape = tuple(len(a) for a in axes)
+    lead_shape = shape[:-1]
     values = np.empty(shape, dtype=np.float64)
+    done = np.zeros(lead_shape, dtype=bool)
+    if resume is not None:
+        values[...], done[...] = resume
     grad_mode = torch.enable_grad() if objective.needs_input_grad else torch.no_grad()
     # Walk the grid row by row: the partial sum over the leading directions is shared by a row.
-    lead_shape = shape[:-1]
     with grad_mode:
         for lead in np.ndindex(*lead_shape) if lead_shape else [()]:
+            if done[lead]:
+                if progress:
+                    progress(shape[-1])
+                continue
             base = {n: center[n].clone() for n in moved}
             for i, j in enumerate(lead):
                 c = float(axes[i][j])
@@ -70,6 +83,9 @@ def evaluate_grid(
                     params[n] = base[n] + c * directions[-1][n] if c != 0.0 else base[n]
                 state = {**params, **buffers}
                 values[(*lead, j)] = float(objective(lambda x, state=state: functional_call(model, state, (x,))))
+            done[lead] = True
+            if on_row:
+                on_row(values, done)
             if progress:
                 progress(shape[-1])
     model.train(was_training)

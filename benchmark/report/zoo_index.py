@@ -1,6 +1,6 @@
 """docs/zoos.md, generated from the zoo summaries that the runs wrote next to their leaderboards.
 
-    python -m benchmark.report.zoo_index leaderboards docs/zoos.md default digits_cnn mnist1d pinn_convection timm_arch
+python -m benchmark.report.zoo_index leaderboards docs/zoos.md default digits_cnn mnist1d pinn_convection timm_arch
 """
 
 from __future__ import annotations
