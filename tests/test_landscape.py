@@ -164,7 +164,7 @@ def test_nd_landscapes_compute_store_and_reload(ndim, tiny_record, digits, tmp_p
     assert set(diagrams) == set(range(ndim)) and len(diagrams[0]) >= 1
 
 
-class _Killed(Exception):
+class KilledError(Exception):
     pass
 
 
@@ -185,10 +185,10 @@ def test_killed_grid_resumes_with_only_unfinished_rows(tiny_record, digits, tmp_
         def save(self, values, done):
             super().save(values, done)
             if done.sum() == 3:
-                raise _Killed
+                raise KilledError
 
     store, key = ArtifactStore(tmp_path), "cd" * 32
-    with pytest.raises(_Killed):
+    with pytest.raises(KilledError):
         compute_landscape(tiny_record, digits, cfg, KillAfterThreeRows(store, key, every=0.0))
     assert len(calls) == 3 * 7
     calls.clear()
