@@ -41,6 +41,16 @@ def _plain(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
 
 
+def format_plan(name: str, rows: list[tuple[str, int, int]]) -> str:
+    lines = [f"dry run of {name!r}: nothing computed", f"{'stage':<12}{'needed':>8}{'in store':>10}{'to compute':>12}"]
+    for stage, total, stored in rows:
+        if stored < 0:
+            lines.append(f"{stage:<12}{total:>8}{'?':>10}{'?':>12}   (keyed by feature values)")
+        else:
+            lines.append(f"{stage:<12}{total:>8}{stored:>10}{total - stored:>12}")
+    return "\n".join(lines)
+
+
 def _command(overrides: list[str], multirun: bool) -> str:
     return " ".join(["landscape-bench", *(["-m"] if multirun else []), *overrides])
 
@@ -80,6 +90,9 @@ def _hydra_main(cfg: DictConfig) -> None:
     plain = _plain(cfg)
     hc = HydraConfig.get()
     try:
+        if plain.get("dry_run"):
+            print(format_plan(plain["name"], pipeline.plan(plain)))
+            return
         result = pipeline.run(plain)
     except (pipeline.ConfigError, ManifestError) as exc:
         log.error("%s", exc)

@@ -34,7 +34,7 @@ from benchmark.landscape.directions import direction_norm
 from benchmark.models import ARCHITECTURES, build_model, load_state
 from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, PartialGrid, ScoreRow, TrainingRun
 from benchmark.store import ArtifactStore, artifact_key
-from benchmark.zoo import TASKS, Objective, expand_zoo
+from benchmark.zoo import TASKS, ModelSpec, Objective, expand_zoo
 from benchmark.zoo.manifest import export_manifest, load_manifest
 
 log = logging.getLogger(__name__)
@@ -164,16 +164,13 @@ def stage_manifest_zoo(cfg: Mapping[str, Any]) -> tuple[list[ModelRecord], list[
     return [lm.record for lm in loaded], keys, math.nan
 
 
-def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], data: Any) -> tuple[list[ModelRecord], list[str], float]:
-    """Train (or load) every run of the zoo: all models (checkpoints included), their keys, and the
-    seconds training took when it was computed."""
+def _runs(cfg: Mapping[str, Any]) -> tuple[list[ModelSpec], list[str], list[int]]:
+    """The zoo's training runs, their store keys and the checkpoint epochs kept."""
     zoo = cfg["zoo"]
-    if zoo.get("source") == "manifest":
-        return stage_manifest_zoo(cfg)
     task = TASKS.get(zoo["task"])
     specs = expand_zoo(zoo["name"], zoo.get("architecture"), zoo.get("fixed") or {}, zoo["axes"])
     checkpoints = sorted(int(c) for c in (zoo.get("checkpoints") or []))
-    run_keys = [
+    keys = [
         artifact_key(
             "run",
             f"{task.name}-{task.version}",
@@ -188,6 +185,39 @@ def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], data: Any) -> tuple[
         )
         for spec in specs
     ]
+    return specs, keys, checkpoints
+
+
+def _stage_keys(stage: str, version: str, stage_cfg: Mapping[str, Any], model_keys: Sequence[str]) -> list[str]:
+    cfg = _stage_cfg(stage_cfg)
+    return [artifact_key(stage, version, cfg, [mk]) for mk in model_keys]
+
+
+def _stage_cfg(stage_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that change a stage's results (its name and checkpoint cadence do not)."""
+    return {k: v for k, v in stage_cfg.items() if k not in ("name", "checkpoint_seconds")}
+
+
+def _feature_keys(name: str, desc: Descriptor, inputs: Mapping[str, Sequence[str]], n: int) -> list[str]:
+    return [
+        artifact_key(
+            "features",
+            desc.version,
+            {"descriptor": name, "params": desc.get_params()},
+            [inputs[r][i] for r in _input_names(desc)],
+        )
+        for i in range(n)
+    ]
+
+
+def stage_zoo(store: ArtifactStore, cfg: Mapping[str, Any], data: Any) -> tuple[list[ModelRecord], list[str], float]:
+    """Train (or load) every run of the zoo: all models (checkpoints included), their keys, and the
+    seconds training took when it was computed."""
+    zoo = cfg["zoo"]
+    if zoo.get("source") == "manifest":
+        return stage_manifest_zoo(cfg)
+    task = TASKS.get(zoo["task"])
+    specs, run_keys, checkpoints = _runs(cfg)
 
     def train(i: int) -> TrainingRun:
         t0 = time.perf_counter()
@@ -285,8 +315,8 @@ def stage_per_model(
     compute: Any,
     data: Any,
 ) -> tuple[list[Any], list[str]]:
-    cfg = {k: v for k, v in stage_cfg.items() if k not in ("name", "checkpoint_seconds")}
-    keys = [artifact_key(stage, version, cfg, [mk]) for mk in model_keys]
+    cfg = _stage_cfg(stage_cfg)
+    keys = _stage_keys(stage, version, stage_cfg, model_keys)
 
     def run(i: int) -> Any:
         if stage == "landscape":
@@ -314,15 +344,7 @@ def stage_descriptors(
     columns: dict[str, dict[str, float]] = {m.model_id: {} for m in models}
     undefined: dict[str, int] = {}
     for name, desc in descriptors.items():
-        keys = [
-            artifact_key(
-                "features",
-                f"{desc.version}",
-                {"descriptor": name, "params": desc.get_params()},
-                [inputs[r][1][i] for r in _input_names(desc)],
-            )
-            for i in range(len(models))
-        ]
+        keys = _feature_keys(name, desc, {k: v[1] for k, v in inputs.items()}, len(models))
 
         def compute(i: int, desc: Descriptor = desc) -> FeatureRow:
             kw = {r: inputs[r][0][i] for r in _input_names(desc)}
@@ -506,3 +528,41 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     log.info("store %s: %s", store.root, summary)
     counts = {stage: (st.loaded, st.computed) for stage, st in store.stats.items()}
     return RunResult(models, features, scores, timings, summary, counts, masked, train_seconds)
+
+
+def plan(cfg: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """What a run would compute: ``(stage, artifacts needed, already in the store)`` per stage.
+
+    Nothing is trained or evaluated. Scores are keyed by the feature values themselves, so their
+    row counts only the number of score rows (the store count is reported as -1: unknown).
+    """
+    load_plugins(cfg.get("plugins") or [])
+    validate(cfg)
+    store = ArtifactStore(cfg["paths"]["store"])
+    zoo = cfg["zoo"]
+    rows: list[tuple[str, int, int]] = []
+    if zoo.get("source") == "manifest":
+        _, model_keys, _ = stage_manifest_zoo(cfg)
+        rows.append(("manifest", len(model_keys), len(model_keys)))
+    else:
+        task = TASKS.get(zoo["task"])
+        specs, run_keys, checkpoints = _runs(cfg)
+        rows.append(("run", len(run_keys), sum(store.exists("run", k) for k in run_keys)))
+        model_keys = [
+            f"{key}@{epoch}"
+            for spec, key in zip(specs, run_keys, strict=True)
+            for epoch in task.planned_epochs(spec.hparams, checkpoints)
+        ]
+    descriptors = {name: build_descriptor(name, params) for name, params in cfg["descriptors"].items()}
+    needed = {r for d in descriptors.values() for r in d.requires}
+    inputs: dict[str, Sequence[str]] = {"model": model_keys}
+    for stage, version in (("landscape", LANDSCAPE_VERSION), ("curvature", CURVATURE_VERSION)):
+        if stage in needed:
+            inputs[stage] = _stage_keys(stage, version, cfg[stage], model_keys)
+            rows.append((stage, len(model_keys), sum(store.exists(stage, k) for k in inputs[stage])))
+    feature_keys = [k for name, d in descriptors.items() for k in _feature_keys(name, d, inputs, len(model_keys))]
+    rows.append(("features", len(feature_keys), sum(store.exists("features", k) for k in feature_keys)))
+    sets = feature_sets(descriptors, cfg["evaluation"].get("combinations") or {})
+    n_scores = len(cfg["evaluation"]["targets"]) * (1 + (len(sets) - 1) * len(cfg["regressor"]))
+    rows.append(("scores", n_scores, -1))
+    return rows

@@ -106,3 +106,20 @@ def test_exported_zoo_reloads_through_a_manifest_with_identical_features(tmp_pat
     assert [m.model_id for m in loaded.models] == [m.model_id for m in trained.models]
     pd.testing.assert_frame_equal(trained.features, loaded.features, check_exact=True)
     assert loaded.store_counts["landscape"][1] == len(loaded.models)  # new keys: computed, not reused
+
+
+def test_dry_run_plans_without_computing(tmp_path):
+    cfg = compose_plain(["experiment=tiny", "zoo.checkpoints=[2]"], tmp_path)
+    before = pipeline.plan(cfg)
+    assert [(s, n, k) for s, n, k in before if s != "scores"] == [
+        ("run", 8, 0),
+        ("landscape", 16, 0),
+        ("curvature", 16, 0),
+        ("features", 80, 0),
+    ]
+    assert not (tmp_path / "home" / "store" / "run").exists()  # nothing was trained
+    pipeline.run(cfg)
+    after = pipeline.plan(cfg)
+    assert all(k == n for s, n, k in after if s != "scores")
+    r = _cli(["experiment=tiny", "zoo.checkpoints=[2]", "dry_run=true", f"paths.home={tmp_path / 'home'}"], tmp_path)
+    assert r.returncode == 0 and "dry run of 'tiny'" in r.stdout and "run                8         8" in r.stdout

@@ -51,6 +51,15 @@ class Task:
         """The training objective of ``record`` on a fixed, seeded subset of its training data."""
         raise NotImplementedError
 
+    def final_epoch(self, hparams: dict[str, Any]) -> int:
+        """The epoch (or step) count of a finished run with these hyperparameters."""
+        raise NotImplementedError
+
+    def planned_epochs(self, hparams: dict[str, Any], checkpoints: Sequence[int]) -> list[int]:
+        """Epochs of the models one run will produce: the kept checkpoints, then the final one."""
+        final = self.final_epoch(hparams)
+        return [*sorted({int(c) for c in checkpoints if 0 <= int(c) < final}), final]
+
 
 TASKS: Registry[Task] = Registry("task")
 

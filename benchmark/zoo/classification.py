@@ -121,6 +121,9 @@ class Classification(Task):
         snapshot(epochs)
         return records
 
+    def final_epoch(self, hparams: dict[str, Any]) -> int:
+        return int(hparams["epochs"])
+
     def _record(
         self,
         spec: ModelSpec,

@@ -115,6 +115,9 @@ class ConvectionPINN(Task):
         records.append(self._record(spec, arch, dataset, model, data, objective, final_step, diverged))
         return records
 
+    def final_epoch(self, hparams: dict[str, Any]) -> int:
+        return int(hparams["adam_steps"]) + int(hparams.get("lbfgs_steps", 0))
+
     def _record(
         self,
         spec: ModelSpec,
