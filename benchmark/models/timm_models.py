@@ -15,7 +15,7 @@ def timm_model(
     """``timm.create_model(model_name, pretrained=False, num_classes=n_outputs, in_chans=C, **timm_kwargs)``.
 
     Images only: ``input_shape`` is (C, H, W). Vision transformers get ``img_size`` = the input size
-    and ``patch_size`` = 1/8 of its side unless ``timm_kwargs`` sets them.
+    and ``patch_size`` = 1/4 of its side (a 4x4 patch grid) unless ``timm_kwargs`` sets them.
     """
     if len(input_shape) != 3:
         raise ValueError(
@@ -28,5 +28,5 @@ def timm_model(
     if "vit" in model_name or "deit" in model_name:
         # vision transformers fix their patch grid at creation: size it to the input
         kwargs.setdefault("img_size", tuple(input_shape[1:]))
-        kwargs.setdefault("patch_size", max(1, min(input_shape[1:]) // 8))
+        kwargs.setdefault("patch_size", max(1, min(input_shape[1:]) // 4))
     return timm.create_model(model_name, pretrained=False, num_classes=n_outputs, in_chans=input_shape[0], **kwargs)
