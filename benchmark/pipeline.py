@@ -168,7 +168,14 @@ def _runs(cfg: Mapping[str, Any]) -> tuple[list[ModelSpec], list[str], list[int]
     """The zoo's training runs, their store keys and the checkpoint epochs kept."""
     zoo = cfg["zoo"]
     task = TASKS.get(zoo["task"])
-    specs = expand_zoo(zoo["name"], zoo.get("architecture"), zoo.get("fixed") or {}, zoo["axes"])
+    specs = expand_zoo(
+        zoo["name"],
+        zoo.get("architecture"),
+        zoo.get("fixed") or {},
+        zoo["axes"],
+        zoo.get("sample"),
+        zoo.get("sample_seed", 0),
+    )
     checkpoints = sorted(int(c) for c in (zoo.get("checkpoints") or []))
     keys = [
         artifact_key(

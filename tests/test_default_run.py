@@ -18,7 +18,7 @@ def test_default_run_then_rerun_loads_every_stage(tmp_path):
     first = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr
     board = pd.read_csv(tmp_path / "boards" / "default.csv")
-    assert board["n_models"].max() == 36
+    assert board["n_models"].max() == 48
     assert {"constant", "merge_tree", "hessian", "param_count", "weight_norm", "hyperparameters", "landscape"} == set(
         board["feature_set"]
     )

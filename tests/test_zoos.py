@@ -85,3 +85,14 @@ def test_pinn_failure_mode_at_large_beta():
             assert err < 0.05, (spec.model_id, err)
         else:
             assert err > 0.5, (spec.model_id, err)
+
+
+def test_seeded_sample_of_a_grid_keeps_every_seed():
+    axes = {"width": [1, 2, 3, 4], "lr": [0.1, 0.2, 0.3], "seed": [0, 1]}
+    a = expand_zoo("z", "mlp", {}, axes, sample=5, sample_seed=3)
+    b = expand_zoo("z", "mlp", {}, axes, sample=5, sample_seed=3)
+    assert [s.model_id for s in a] == [s.model_id for s in b] and len(a) == 10
+    assert len({s.group for s in a}) == 5 and all(sum(s.group == g.group for s in a) == 2 for g in a)
+    assert {s.model_id for s in expand_zoo("z", "mlp", {}, axes, sample=5, sample_seed=4)} != {s.model_id for s in a}
+    with pytest.raises(ValueError, match="sample=13 must be between 1 and the 12 configurations"):
+        expand_zoo("z", "mlp", {}, axes, sample=13)

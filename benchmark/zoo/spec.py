@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +33,18 @@ def _fmt(value: Any) -> str:
 
 
 def expand_zoo(
-    name: str, architecture: str | None, fixed: Mapping[str, Any], axes: Mapping[str, Sequence[Any]]
+    name: str,
+    architecture: str | None,
+    fixed: Mapping[str, Any],
+    axes: Mapping[str, Sequence[Any]],
+    sample: int | None = None,
+    sample_seed: int = 0,
 ) -> list[ModelSpec]:
     """Full grid over ``axes``, each point merged over ``fixed``; ordered as the axes are listed.
 
+    With ``sample``, only ``sample`` configurations (grid points without the seed), drawn without
+    replacement by ``sample_seed``, are kept, each with every seed: a seeded sample of a grid too
+    large to train whole (Jiang et al. 2020 sample their hyperparameter space the same way).
     ``architecture`` may itself be an axis (a list of architecture names); hyperparameters an
     architecture does not take are ignored by its builder.
     """
@@ -50,8 +59,15 @@ def expand_zoo(
     if "seed" not in axes and "seed" not in fixed:
         raise ValueError(f"zoo {name!r} sets no 'seed'; add 'seed: [0, 1, 2]' under axes.")
     names = list(axes)
+    points = list(itertools.product(*(axes[a] for a in names)))
+    if sample is not None:
+        configs = sorted({tuple(v for a, v in zip(names, p, strict=True) if a != "seed") for p in points}, key=str)
+        if not 1 <= sample <= len(configs):
+            raise ValueError(f"zoo {name!r}: sample={sample} must be between 1 and the {len(configs)} configurations.")
+        chosen = {configs[i] for i in random.Random(sample_seed).sample(range(len(configs)), sample)}
+        points = [p for p in points if tuple(v for a, v in zip(names, p, strict=True) if a != "seed") in chosen]
     specs = []
-    for point in itertools.product(*(axes[a] for a in names)):
+    for point in points:
         values = dict(zip(names, point, strict=True))
         hparams = {**fixed, **values}
         label = ",".join(f"{a}={_fmt(values[a])}" for a in names)
