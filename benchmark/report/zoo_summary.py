@@ -50,7 +50,7 @@ def summary_markdown(
         + ")",
         "- axes: "
         + (
-            "; ".join(f"{a} ∈ {{{', '.join(map(str, sorted(frame[a].astype(str).unique())))}}}" for a in axes) or "none"
+            "; ".join(f"{a} ∈ {{{', '.join(_sorted_values(frame[a]))}}}" for a in axes) or "none"
         ),
         f"- training time: {train_seconds:.0f} s on this machine"
         if math.isfinite(train_seconds)
