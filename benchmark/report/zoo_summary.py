@@ -48,10 +48,7 @@ def summary_markdown(
         + (f", {int(frame['seed'].nunique())} seeds" if "seed" in frame else "")
         + (f", {len(frame) - len(final)} intermediate checkpoints" if len(final) < len(frame) else "")
         + ")",
-        "- axes: "
-        + (
-            "; ".join(f"{a} ∈ {{{', '.join(_sorted_values(frame[a]))}}}" for a in axes) or "none"
-        ),
+        "- axes: " + ("; ".join(f"{a} ∈ {{{', '.join(_sorted_values(frame[a]))}}}" for a in axes) or "none"),
         f"- training time: {train_seconds:.0f} s on this machine"
         if math.isfinite(train_seconds)
         else "- training time: not measured (loaded)",
