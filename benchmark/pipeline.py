@@ -305,9 +305,15 @@ def compute_curvature(record: ModelRecord, data: Any, c_cfg: Mapping[str, Any]) 
     """lambda_max (Lanczos) and trace (Hutchinson) of the training objective's Hessian."""
     model = _module(record)
     objective = _objective(record, data, c_cfg["n_samples"], c_cfg["seed"])
-    hvp, n = make_hvp(model, objective)
-    evals, n_lanczos = top_eigenvalues(hvp, n, c_cfg["top_k"], c_cfg["lanczos_iters"], c_cfg["seed"])
-    trace, se = hutchinson_trace(hvp, n, c_cfg["trace_samples"], c_cfg["seed"])
+    try:
+        hvp, n = make_hvp(model, objective)
+        evals, n_lanczos = top_eigenvalues(hvp, n, c_cfg["top_k"], c_cfg["lanczos_iters"], c_cfg["seed"])
+        trace, se = hutchinson_trace(hvp, n, c_cfg["trace_samples"], c_cfg["seed"])
+    except RuntimeError as exc:  # e.g. "derivative for aten::hardsigmoid_backward is not implemented"
+        note = f"Hessian-vector products failed: {str(exc).splitlines()[0]}"
+        log.warning("curvature of %s is undefined: %s", record.model_id, note)
+        n = sum(p.numel() for p in model.parameters())
+        return Curvature(record.model_id, np.full(c_cfg["top_k"], np.nan), math.nan, math.nan, n, 0, dict(c_cfg), note)
     return Curvature(record.model_id, evals, trace, se, n, n_lanczos + c_cfg["trace_samples"], dict(c_cfg))
 
 

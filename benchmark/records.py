@@ -183,7 +183,8 @@ class Curvature:
     """Hessian spectrum summary at the trained weights.
 
     ``eigenvalues`` are the top-k Ritz values (descending); ``trace`` is the Hutchinson estimate
-    with standard error ``trace_se`` (0 when computed exactly).
+    with standard error ``trace_se`` (0 when computed exactly). When the Hessian cannot be
+    computed (an operation without a second derivative), the values are NaN and ``note`` says why.
     """
 
     kind: ClassVar[str] = "curvature"
@@ -195,6 +196,7 @@ class Curvature:
     n_params: int
     n_hvp: int
     config: dict[str, Any]
+    note: str = ""  # why the values are NaN, when they are
 
     @property
     def lambda_max(self) -> float:
@@ -208,6 +210,7 @@ class Curvature:
             "n_params": self.n_params,
             "n_hvp": self.n_hvp,
             "config": self.config,
+            "note": self.note,
         }
         return meta, {"eigenvalues": self.eigenvalues}
 

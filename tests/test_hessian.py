@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -95,3 +96,18 @@ def test_non_finite_products_give_nan_not_numbers():
     assert np.isnan(top).all() and top.shape == (2,)
     est, _ = hutchinson_trace(bad, 10, n_samples=4)
     assert np.isnan(est)
+
+
+def test_model_without_second_derivative_gives_nan_curvature_with_reason(tiny_record, digits, monkeypatch):
+    import benchmark.pipeline as pipeline_module
+    from benchmark.descriptors import DescriptorInputs, build_descriptor
+
+    def failing(model, objective):  # as torch does for e.g. MobileNetV3's hardsigmoid
+        raise RuntimeError("derivative for aten::hardsigmoid_backward is not implemented")
+
+    monkeypatch.setattr(pipeline_module, "make_hvp", failing)
+    cfg = {"n_samples": 16, "seed": 0, "top_k": 1, "lanczos_iters": 3, "trace_samples": 2}
+    c = pipeline_module.compute_curvature(tiny_record, digits, cfg)
+    assert math.isnan(c.lambda_max) and math.isnan(c.trace) and "hardsigmoid" in c.note
+    row = build_descriptor("hessian").compute(DescriptorInputs(model=tiny_record, curvature=c))
+    assert all(math.isnan(v) for v in row.values.values()) and "hardsigmoid" in row.reasons["lambda_max"]

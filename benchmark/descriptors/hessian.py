@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.descriptors.base import Descriptor, DescriptorInputs, register_descriptor
+from benchmark.descriptors.base import Descriptor, DescriptorInputs, UndefinedFeatureError, register_descriptor
 
 
 @register_descriptor("hessian")
@@ -25,4 +25,6 @@ class Hessian(Descriptor):
     def features(self, inputs: DescriptorInputs) -> dict[str, float]:
         c = inputs.curvature
         assert c is not None
+        if c.note:
+            raise UndefinedFeatureError(c.note)
         return {"lambda_max": c.lambda_max, "trace": c.trace}
