@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from benchmark.data import DATASETS, load_dataset
 from benchmark.descriptors import DESCRIPTORS, Descriptor, DescriptorInputs, build_descriptor
 from benchmark.evaluation import CONSTANT, build_regressor, evaluate_feature_set
+from benchmark.evaluation.protocol import TooFewGroupsError, unscored
 from benchmark.hessian import hutchinson_trace, make_hvp, top_eigenvalues
 from benchmark.landscape import evaluate_grid, grid_axes, perturbable_parameters, random_direction
 from benchmark.landscape.directions import direction_norm
@@ -439,17 +440,21 @@ def stage_scores(
     def compute(i: int) -> ScoreRow:
         _, target, fs_name, kind, X, y, reg_name, reg_cfg = jobs[i]
         make = None if reg_cfg is None else (lambda: build_regressor(reg_name, reg_cfg))
-        ev = evaluate_feature_set(
-            X,
-            y,
-            groups,
-            make,
-            protocol["n_splits"],
-            protocol["seed"],
-            protocol["n_repeats"],
-            protocol["n_bootstrap"],
-            protocol["ci_level"],
-        )
+        try:
+            ev = evaluate_feature_set(
+                X,
+                y,
+                groups,
+                make,
+                protocol["n_splits"],
+                protocol["seed"],
+                protocol["n_repeats"],
+                protocol["n_bootstrap"],
+                protocol["ci_level"],
+            )
+        except TooFewGroupsError as exc:
+            log.warning("%s / %s / %s not scored: %s", target, fs_name, reg_name, exc)
+            ev = unscored(X, y)
         return ScoreRow(
             zoo=zoo,
             target=target,

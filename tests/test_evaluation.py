@@ -98,3 +98,15 @@ def test_constant_features_report_no_ranking():
     y, groups, _ = _data()
     ev = evaluate_feature_set(np.ones((36, 2)), y, groups, Ridge, 4, 0, n_bootstrap=50)
     assert math.isnan(ev.value["spearman"]) and math.isnan(ev.value["kendall"]) and math.isfinite(ev.value["r2"])
+
+
+def test_too_few_groups_after_dropping_is_an_unscored_row_not_a_crash():
+    from benchmark.evaluation.protocol import TooFewGroupsError, unscored
+
+    y, groups, rng = _data(n_groups=3)
+    X = rng.normal(size=(9, 1))
+    with pytest.raises(TooFewGroupsError):
+        evaluate_feature_set(X, y, groups, Ridge, 4, 0)
+    X[0, 0] = np.nan
+    ev = unscored(X, y)
+    assert (ev.n_used, ev.n_dropped, ev.n_folds) == (8, 1, 0) and math.isnan(ev.value["r2"])

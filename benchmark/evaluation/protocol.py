@@ -26,6 +26,10 @@ CONSTANT = "constant"
 """The constant-mean baseline feature set: predicts the training fold's mean target."""
 
 
+class TooFewGroupsError(ValueError):
+    """Fewer groups with finite data than folds: the feature set cannot be cross-validated."""
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Scores of one (feature set, regressor, target): metric name -> number."""
@@ -54,7 +58,7 @@ def out_of_fold_predictions(
     if n_splits < 2 or n_repeats < 1:
         raise ValueError(f"protocol needs n_splits >= 2 and n_repeats >= 1, got {n_splits} and {n_repeats}.")
     if n_groups < n_splits:
-        raise ValueError(
+        raise TooFewGroupsError(
             f"protocol.n_splits={n_splits} exceeds the {n_groups} groups left; lower protocol.n_splits "
             "or use a zoo with more hyperparameter configurations."
         )
@@ -149,3 +153,11 @@ def evaluate_feature_set(
         for name in RANK_METRICS:
             value[name] = low[name] = high[name] = fold_std[name] = math.nan
     return Evaluation(value, low, high, fold_std, int(keep.sum()), n_dropped, n_splits * n_repeats)
+
+
+def unscored(X: np.ndarray | None, y: np.ndarray) -> Evaluation:
+    """The all-NaN evaluation of a feature set that could not be cross-validated (its row stays on
+    the leaderboard, with its model and drop counts)."""
+    keep = np.isfinite(y) if X is None else np.isfinite(y) & np.isfinite(X).all(axis=1)
+    nan = {name: math.nan for name in METRICS}
+    return Evaluation(nan, dict(nan), dict(nan), dict(nan), int(keep.sum()), int((~keep).sum()), 0)

@@ -69,7 +69,7 @@ class Classification(Task):
     """
 
     targets = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "generalization_gap", "loss_gap")
-    version = "2"
+    version = "3"
 
     def train(self, spec: ModelSpec, data: Any, dataset: str, checkpoints: Sequence[int]) -> list[ModelRecord]:
         if not isinstance(data, Split):
