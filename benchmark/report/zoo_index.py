@@ -18,7 +18,7 @@ hyperparameter. Training times were measured on this 2-core machine when the mod
 
 | zoo | experiment | what it is for |
 |---|---|---|
-| `digits_mlp` | `default` | MLPs on sklearn digits across width and label noise (the default benchmark) |
+| `digits_mlp` | `default` | MLPs on sklearn digits over seven hyperparameter axes (the default benchmark) |
 | `digits_cnn` | `digits_cnn` | plain vs residual convnets across depth: the seed paper's skip-connection study |
 | `mnist1d` | `mnist1d` | MLPs and 1-D convnets on MNIST-1D, generated locally |
 | `pinn_convection` | `pinn_convection` | PINNs for u_t + β u_x = 0 across β: the failure mode at large β |
