@@ -117,8 +117,11 @@ def _hydra_main(cfg: DictConfig) -> None:
     md, csv_path = write_leaderboard(frame, report["dir"], report["name"], prov, command)
     zoo_md = Path(report["dir"]) / f"{report['name']}.zoo.md"
     targets = plain["evaluation"]["targets"]
-    zoo_md.write_text(summary_markdown(plain["zoo"]["name"], result.models, targets, result.train_seconds, command))
-    plot_zoo(result.models, targets, zoo_md.with_suffix(".png"), f"zoo {plain['zoo']['name']}")
+    order = list(plain["zoo"].get("axes") or {})
+    zoo_md.write_text(
+        summary_markdown(plain["zoo"]["name"], result.models, targets, result.train_seconds, command, order)
+    )
+    plot_zoo(result.models, targets, zoo_md.with_suffix(".png"), f"zoo {plain['zoo']['name']}", order)
     print(f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> {md}, {csv_path}, {zoo_md}")
 
 

@@ -23,9 +23,11 @@ def zoo_frame(models: Sequence[ModelRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def varying_axes(frame: pd.DataFrame, models: Sequence[ModelRecord]) -> list[str]:
-    """Hyperparameters (and the architecture) that take more than one value, seed excluded."""
-    names = ["architecture", *dict.fromkeys(k for m in models for k in m.hparams)]
+def varying_axes(frame: pd.DataFrame, models: Sequence[ModelRecord], order: Sequence[str] = ()) -> list[str]:
+    """Hyperparameters (and the architecture) that take more than one value, seed excluded; in
+    ``order`` (the zoo's axes as configured), then alphabetically."""
+    names = ["architecture", *order, *sorted({k for m in models for k in m.hparams})]
+    names = list(dict.fromkeys(names))
     return [n for n in names if n in frame and n != "seed" and frame[n].astype(str).nunique() > 1]
 
 
@@ -34,10 +36,15 @@ def _fmt(x: float) -> str:
 
 
 def summary_markdown(
-    name: str, models: Sequence[ModelRecord], targets: Sequence[str], train_seconds: float, command: str
+    name: str,
+    models: Sequence[ModelRecord],
+    targets: Sequence[str],
+    train_seconds: float,
+    command: str,
+    order: Sequence[str] = (),
 ) -> str:
     frame = zoo_frame(models)
-    axes = varying_axes(frame, models)
+    axes = varying_axes(frame, models, order)
     final = frame[frame["epoch"] == frame.groupby("group")["epoch"].transform("max")]
     lines = [
         f"# Zoo: {name}",
@@ -75,7 +82,9 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def plot_zoo(models: Sequence[ModelRecord], targets: Sequence[str], path: str | Path, title: str) -> Path | None:
+def plot_zoo(
+    models: Sequence[ModelRecord], targets: Sequence[str], path: str | Path, title: str, order: Sequence[str] = ()
+) -> Path | None:
     """Scatter of each target against each varying hyperparameter (final models); None if nothing varies."""
     import matplotlib
 
@@ -84,7 +93,7 @@ def plot_zoo(models: Sequence[ModelRecord], targets: Sequence[str], path: str | 
 
     frame = zoo_frame(models)
     frame = frame[frame["epoch"] == frame.groupby("group")["epoch"].transform("max")]
-    axes = varying_axes(frame, models)
+    axes = varying_axes(frame, models, order)
     targets = [t for t in targets if t in frame]
     if not axes or not targets:
         return None
