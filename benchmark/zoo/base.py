@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
+from benchmark.models import state_to_numpy
 from benchmark.records import ModelRecord
 from benchmark.registry import Registry
 from benchmark.zoo.spec import ModelSpec
@@ -54,6 +56,35 @@ class Task:
     def final_epoch(self, hparams: dict[str, Any]) -> int:
         """The epoch (or step) count of a finished run with these hyperparameters."""
         raise NotImplementedError
+
+    def snapshot(
+        self,
+        spec: ModelSpec,
+        architecture: dict[str, Any],
+        dataset: str,
+        model: torch.nn.Module,
+        epoch: int,
+        metrics: dict[str, float],
+        diverged: bool,
+    ) -> ModelRecord:
+        """The record of ``model`` at ``epoch`` of its run: the final model keeps the spec's id,
+        a checkpoint gets ``<id>@<epoch>``; a diverged model's metrics are NaN."""
+        if diverged:
+            metrics = {k: math.nan for k in metrics}
+        final = epoch == self.final_epoch(spec.hparams)
+        return ModelRecord(
+            model_id=spec.model_id if final else f"{spec.model_id}@{epoch}",
+            zoo=spec.zoo,
+            task=self.name,
+            architecture=architecture,
+            dataset=dataset,
+            hparams=dict(spec.hparams),
+            seed=spec.seed,
+            group=spec.group,
+            epoch=epoch,
+            metrics={**metrics, "diverged": float(diverged)},
+            state=state_to_numpy(model),
+        )
 
     def planned_epochs(self, hparams: dict[str, Any], checkpoints: Sequence[int]) -> list[int]:
         """Epochs of the models one run will produce: the kept checkpoints, then the final one."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +9,7 @@ import torch
 from torch import nn
 
 from benchmark.data import Split
-from benchmark.models import build_model, state_to_numpy
+from benchmark.models import build_model
 from benchmark.models.base import architecture_kwargs
 from benchmark.records import ModelRecord
 from benchmark.zoo.base import Forward, Objective, Task, register_task
@@ -146,21 +145,7 @@ class Classification(Task):
             "generalization_gap": train_acc - test_acc,
             "loss_gap": test_loss - train_loss,
         }
-        if diverged:
-            metrics = {k: math.nan for k in metrics}
-        return ModelRecord(
-            model_id=spec.model_id if epoch == int(spec.hparams["epochs"]) else f"{spec.model_id}@{epoch}",
-            zoo=spec.zoo,
-            task=self.name,
-            architecture=arch,
-            dataset=dataset,
-            hparams=dict(spec.hparams),
-            seed=spec.seed,
-            group=spec.group,
-            epoch=epoch,
-            metrics={**metrics, "diverged": float(diverged)},
-            state=state_to_numpy(model),
-        )
+        return self.snapshot(spec, arch, dataset, model, epoch, metrics, diverged)
 
     def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int) -> Objective:
         """Cross-entropy on a fixed subset of the model's own training set (noisy labels included),

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from benchmark.data.convection import ConvectionPoints, exact_solution
-from benchmark.models import build_model, state_to_numpy
+from benchmark.models import build_model
 from benchmark.models.base import architecture_kwargs
 from benchmark.records import ModelRecord
 from benchmark.zoo.base import Forward, Objective, Task, register_task
@@ -131,24 +131,9 @@ class ConvectionPINN(Task):
     ) -> ModelRecord:
         loss = float(objective(model).detach())
         l2, linf = solution_errors(model, data, spec.hparams["beta"])
-        bad = diverged or not all(math.isfinite(v) for v in (loss, l2, linf))
         metrics = {"rel_l2_error": l2, "rel_linf_error": linf, "train_loss": loss}
-        if bad:
-            metrics = {k: math.nan for k in metrics}
-        final = step == int(spec.hparams["adam_steps"]) + int(spec.hparams.get("lbfgs_steps", 0))
-        return ModelRecord(
-            model_id=spec.model_id if final else f"{spec.model_id}@{step}",
-            zoo=spec.zoo,
-            task=self.name,
-            architecture=arch,
-            dataset=dataset,
-            hparams=dict(spec.hparams),
-            seed=spec.seed,
-            group=spec.group,
-            epoch=step,
-            metrics={**metrics, "diverged": float(bad)},
-            state=state_to_numpy(model),
-        )
+        bad = diverged or not all(math.isfinite(v) for v in metrics.values())
+        return self.snapshot(spec, arch, dataset, model, step, metrics, bad)
 
     def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int) -> Objective:
         """The training loss on a seeded subset of ``n_samples`` collocation points (all initial and
