@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,19 @@ def architecture_kwargs(name: str, hparams: Mapping[str, Any]) -> dict[str, Any]
     builder = ARCHITECTURES.get(name)
     params = inspect.signature(builder).parameters
     return {k: hparams[k] for k in params if k in hparams and k not in ("input_shape", "n_outputs")}
+
+
+def architecture_spec(
+    name: str, input_shape: Sequence[int], n_outputs: int, hparams: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The spec :func:`build_model` takes: the builder's name, input shape, outputs, and the
+    hyperparameters that builder uses."""
+    return {
+        "name": name,
+        "input_shape": [int(d) for d in input_shape],
+        "n_outputs": int(n_outputs),
+        **architecture_kwargs(name, hparams),
+    }
 
 
 def build_model(spec: Mapping[str, Any]) -> nn.Module:

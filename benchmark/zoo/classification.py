@@ -10,7 +10,7 @@ from torch import nn
 
 from benchmark.data import Split
 from benchmark.models import build_model
-from benchmark.models.base import architecture_kwargs
+from benchmark.models.base import architecture_spec
 from benchmark.records import ModelRecord
 from benchmark.zoo.base import Forward, Objective, Task, register_task
 from benchmark.zoo.spec import ModelSpec
@@ -74,12 +74,7 @@ class Classification(Task):
         if not isinstance(data, Split):
             raise TypeError(f"zoo task 'classification' needs a classification dataset, got {type(data).__name__}.")
         hp = spec.hparams
-        arch = {
-            "name": spec.architecture,
-            "input_shape": list(data.input_shape),
-            "n_outputs": data.n_classes,
-            **architecture_kwargs(spec.architecture, hp),
-        }
+        arch = architecture_spec(spec.architecture, data.input_shape, data.n_classes, hp)
         torch.manual_seed(spec.seed)
         model = build_model(arch)
         x, y = training_set(data, hp.get("label_noise", 0.0), hp.get("train_fraction", 1.0), spec.seed)

@@ -18,7 +18,7 @@ from torch import nn
 
 from benchmark.data.convection import ConvectionPoints, exact_solution
 from benchmark.models import build_model
-from benchmark.models.base import architecture_kwargs
+from benchmark.models.base import architecture_spec
 from benchmark.records import ModelRecord
 from benchmark.zoo.base import Forward, Objective, Task, register_task
 from benchmark.zoo.spec import ModelSpec
@@ -67,12 +67,7 @@ class ConvectionPINN(Task):
         if not isinstance(data, ConvectionPoints):
             raise TypeError(f"zoo task 'pinn_convection' needs dataset=convection, got {type(data).__name__}.")
         hp = spec.hparams
-        arch = {
-            "name": spec.architecture,
-            "input_shape": [2],
-            "n_outputs": 1,
-            **architecture_kwargs(spec.architecture, hp),
-        }
+        arch = architecture_spec(spec.architecture, [2], 1, hp)
         torch.manual_seed(spec.seed)
         model = build_model(arch)
         objective = Objective(data.collocation, self._targets(data, hp["beta"]), pinn_loss, needs_input_grad=True)
