@@ -398,7 +398,6 @@ def stage_scores(
     cfg: Mapping[str, Any],
     descriptors: Mapping[str, Descriptor],
     models: Sequence[ModelRecord],
-    model_keys: Sequence[str],
     features: pd.DataFrame,
 ) -> list[ScoreRow]:
     zoo = cfg["zoo"]["name"]
@@ -406,7 +405,6 @@ def stage_scores(
     groups = np.array([m.group for m in models])
     ids = [m.model_id for m in models]
     sets = feature_sets(descriptors, cfg["evaluation"].get("combinations") or {})
-    regressors = {CONSTANT: None, **cfg["regressor"]}
     jobs = []
     for target in cfg["evaluation"]["targets"]:
         y = np.array([m.metrics[target] for m in models], dtype=np.float64)
@@ -416,12 +414,11 @@ def stage_scores(
             if members and not cols:
                 log.warning("feature set %s has no features; skipped", fs_name)
                 continue
-            for reg_name, reg_cfg in regressors.items():
-                if (fs_name == CONSTANT) != (reg_name == CONSTANT):
-                    continue
-                data_digest = hashlib.sha256(
-                    (X.tobytes() if X is not None else b"") + y.tobytes() + "\0".join(groups).encode()
-                ).hexdigest()
+            data_digest = hashlib.sha256(
+                (X.tobytes() if X is not None else b"") + y.tobytes() + "\0".join(groups).encode()
+            ).hexdigest()
+            pairs = [(CONSTANT, None)] if fs_name == CONSTANT else list(cfg["regressor"].items())
+            for reg_name, reg_cfg in pairs:
                 key = artifact_key(
                     "scores",
                     SCORES_VERSION,
@@ -540,7 +537,7 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     features = stage_descriptors(store, descriptors, models, inputs)
     timed("descriptors", t0)
     t0 = time.perf_counter()
-    scores = stage_scores(store, cfg, descriptors, models, model_keys, features)
+    scores = stage_scores(store, cfg, descriptors, models, features)
     timed("evaluation", t0)
     summary = store.summary()
     log.info("store %s: %s", store.root, summary)

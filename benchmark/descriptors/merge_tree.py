@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from benchmark.descriptors.base import Descriptor, DescriptorInputs, UndefinedFeatureError, register_descriptor
 from benchmark.topology import merge_tree_summary, sublevel_persistence
 
@@ -27,8 +29,6 @@ class MergeTree(Descriptor):
         return FEATURES
 
     def features(self, inputs: DescriptorInputs) -> dict[str, float]:
-        import numpy as np
-
         ls = inputs.landscape
         assert ls is not None
         valid = ls.valid

@@ -92,6 +92,17 @@ class Task:
         return [*sorted({int(c) for c in checkpoints if 0 <= int(c) < final}), final]
 
 
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> bool:
+    """One gradient step on ``loss``; returns False, without stepping, when the loss is not finite
+    (the run has diverged)."""
+    if not torch.isfinite(loss):
+        return False
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return True
+
+
 TASKS: Registry[Task] = Registry("task")
 
 

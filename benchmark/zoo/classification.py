@@ -12,7 +12,7 @@ from benchmark.data import Split
 from benchmark.models import build_model
 from benchmark.models.base import architecture_spec
 from benchmark.records import ModelRecord
-from benchmark.zoo.base import Forward, Objective, Task, register_task
+from benchmark.zoo.base import Forward, Objective, Task, descend, register_task
 from benchmark.zoo.spec import ModelSpec
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -101,13 +101,9 @@ class Classification(Task):
         for epoch in range(1, epochs + 1):
             model.train()
             for idx in torch.randperm(len(x), generator=g).split(batch):
-                loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-                if not torch.isfinite(loss):
+                if not descend(opt, nn.functional.cross_entropy(model(x[idx]), y[idx])):
                     diverged = True
                     break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
             if diverged:
                 break
             if epoch in keep:

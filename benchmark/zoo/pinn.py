@@ -20,7 +20,7 @@ from benchmark.data.convection import ConvectionPoints, exact_solution
 from benchmark.models import build_model
 from benchmark.models.base import architecture_spec
 from benchmark.records import ModelRecord
-from benchmark.zoo.base import Forward, Objective, Task, register_task
+from benchmark.zoo.base import Forward, Objective, Task, descend, register_task
 from benchmark.zoo.spec import ModelSpec
 
 
@@ -81,13 +81,9 @@ class ConvectionPINN(Task):
                 records.append(self._record(spec, arch, dataset, model, data, objective, step, diverged))
             if step == adam_steps:
                 break
-            loss = objective(model)
-            if not torch.isfinite(loss):
+            if not descend(opt, objective(model)):
                 diverged = True
                 break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
         if lbfgs_steps and not diverged:
             lbfgs = torch.optim.LBFGS(
                 model.parameters(),
