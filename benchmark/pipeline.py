@@ -8,6 +8,7 @@ the store when present, so a rerun recomputes nothing and a killed run resumes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -25,13 +26,31 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from benchmark.checks import diverged_models, model_problems, range_problems, type_problems, zoo_problems
 from benchmark.data import DATASETS, load_dataset
 from benchmark.descriptors import DESCRIPTORS, Descriptor, DescriptorInputs, build_descriptor
 from benchmark.evaluation import CONSTANT, build_regressor, evaluate_feature_set
 from benchmark.evaluation.protocol import TooFewGroupsError, unscored
-from benchmark.hessian import hutchinson_trace, make_hvp, top_eigenvalues
+from benchmark.hessian import (
+    hutchinson_samples,
+    make_hvp,
+    mean_and_se,
+    parameter_blocks,
+    parameter_index,
+    restrict,
+    slq,
+    top_eigenpairs,
+    top_eigenvalues,
+)
 from benchmark.landscape import evaluate_grid, grid_axes, perturbable_parameters, random_direction
-from benchmark.landscape.directions import direction_norm
+from benchmark.landscape.directions import (
+    NORMALIZATIONS,
+    direction_norm,
+    normalize_direction,
+    orthogonalize,
+    unflatten,
+)
+from benchmark.landscape.grid import NORM_STATS, batch_statistics, running_stat_directions
 from benchmark.models import ARCHITECTURES, build_model, load_state
 from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, PartialGrid, ScoreRow, TrainingRun
 from benchmark.store import ArtifactStore, artifact_key
@@ -93,7 +112,10 @@ def load_plugins(plugins: Iterable[str]) -> None:
 
 def validate(cfg: Mapping[str, Any]) -> None:
     """Check names and ranges before any work starts."""
-    problems = []
+    problems = type_problems(cfg)
+    if problems:  # the checks below compare these settings as numbers
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    problems = range_problems(cfg)
     if cfg["dataset"]["name"] not in DATASETS:
         problems.append(DATASETS.unknown_message(cfg["dataset"]["name"]))
     zoo = cfg["zoo"]
@@ -132,13 +154,57 @@ def validate(cfg: Mapping[str, Any]) -> None:
             problems.append(
                 f"evaluation.combinations.{combo} names unknown descriptors {unknown}; valid: {DESCRIPTORS.names()}."
             )
+    problems += zoo_problems(zoo)
     ls = cfg["landscape"]
     try:
         grid_axes(ls["ndim"], ls["steps"], ls["span"])
     except ValueError as exc:
         problems.append(str(exc))
+    choices = {
+        "directions": DIRECTION_KINDS,
+        "normalization": NORMALIZATIONS,
+        "norm_stats": NORM_STATS,
+        "scale": SCALES,
+    }
+    defaults = {"directions": "random", "norm_stats": "frozen", "scale": "linear"}
+    for key, allowed in choices.items():
+        value = ls.get(key, defaults.get(key))
+        if value not in allowed:
+            problems.append(f"landscape.{key}={value!r} is unknown; use one of {list(allowed)}.")
+    if zoo.get("task") in TASKS and zoo.get("source", "train") == "train":
+        try:
+            TASKS.get(zoo["task"]).check_metric(ls.get("metric", "loss"))
+        except ValueError as exc:
+            problems.append(str(exc))
+    cv = cfg["curvature"]
+    if not 1 <= cv["top_k"] <= cv["lanczos_iters"]:
+        problems.append(
+            f"curvature.top_k={cv['top_k']} must be >= 1 and <= curvature.lanczos_iters={cv['lanczos_iters']}; "
+            "raise lanczos_iters or lower top_k."
+        )
+    if cv["trace_samples"] < 2:
+        problems.append(f"curvature.trace_samples={cv['trace_samples']} must be >= 2 (64 is typical).")
+    if cv.get("slq_probes", 0) < 0:
+        problems.append(f"curvature.slq_probes={cv['slq_probes']} must be >= 0 (0: no spectral density).")
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def check_models(cfg: Mapping[str, Any], models: Sequence[ModelRecord], curvature: bool) -> None:
+    """After the zoo is loaded (and stored): raise what makes it impossible to evaluate, warn of
+    diverged models (their descriptors are NaN with a reason; evaluation leaves them out)."""
+    top_k = cfg["curvature"]["top_k"] if curvature else None
+    problems = model_problems(cfg["zoo"]["name"], models, cfg["evaluation"]["targets"], top_k)
+    if problems:
+        raise ConfigError("cannot evaluate this zoo:\n  - " + "\n  - ".join(problems))
+    diverged = diverged_models(models)
+    if diverged:
+        log.warning(
+            "%d model(s) have non-finite weights (diverged training): %s; their landscape and curvature "
+            "descriptors are NaN and evaluation leaves them out",
+            len(diverged),
+            ", ".join(diverged[:10]) + (" ..." if len(diverged) > 10 else ""),
+        )
 
 
 # ----------------------------------------------------------------------------- stages
@@ -247,8 +313,8 @@ def _module(record: ModelRecord) -> torch.nn.Module:
     return load_state(build_model(record.architecture), record.state, record.model_id)
 
 
-def _objective(record: ModelRecord, data: Any, n_samples: int, seed: int) -> Objective:
-    return TASKS.get(record.task).objective(record, data, n_samples, seed)
+def _objective(record: ModelRecord, data: Any, n_samples: int, seed: int, metric: str = "loss") -> Objective:
+    return TASKS.get(record.task).objective(record, data, n_samples, seed, metric)
 
 
 class GridCheckpoint:
@@ -272,50 +338,166 @@ class GridCheckpoint:
         self.store.discard("landscape_partial", self.key)
 
 
+DIRECTION_KINDS = ("random", "hessian")
+SCALES = ("linear", "log")
+
+
+def landscape_directions(
+    model: torch.nn.Module, objective: Objective, ls_cfg: Mapping[str, Any]
+) -> tuple[list[dict[str, torch.Tensor]], np.ndarray]:
+    """The grid's directions and, for Hessian directions, their eigenvalues (empty otherwise).
+
+    ``random``: seeded Gaussian draws, normalised (Li et al. 2018). ``hessian``: the top-``ndim``
+    eigenvectors of the objective's Hessian restricted to the perturbed parameters (Lanczos,
+    ``lanczos_iters`` steps), then normalised the same way (``model`` keeps them eigenvectors,
+    ``none`` keeps them unit vectors; ``filter``/``layer`` rescale pieces of them).
+    ``orthogonalize`` makes them exactly orthogonal; ``norm_stats=perturbed`` adds the running
+    statistics to every direction afterwards.
+    """
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    include = perturbable_parameters(model, ls_cfg["include_bias"], ls_cfg["include_norm"])
+    ndim, kind = ls_cfg["ndim"], ls_cfg.get("directions", "random")
+    eigenvalues = np.zeros(0)
+    if kind == "random":
+        g = torch.Generator().manual_seed(ls_cfg["seed"])
+        directions = [random_direction(params, include, g, ls_cfg["normalization"]) for _ in range(ndim)]
+    elif kind == "hessian":
+        hvp, n = make_hvp(model, objective)
+        index = parameter_index(model, {name for name, moved in include.items() if moved})
+        op, size = restrict(hvp, n, index)
+        if ndim > size:
+            raise ConfigError(
+                f"landscape.ndim={ndim} Hessian directions exceed the {size} perturbed parameters; "
+                "lower landscape.ndim."
+            )
+        try:
+            eigenvalues, vecs, _ = top_eigenpairs(op, size, ndim, ls_cfg.get("lanczos_iters", 30), ls_cfg["seed"])
+        except ValueError as exc:
+            raise UndefinedLandscapeError(str(exc)) from None
+        directions = []
+        for v in vecs:
+            full = torch.zeros(n, dtype=torch.float64)
+            full[index] = v
+            directions.append(normalize_direction(unflatten(full, params), params, include, ls_cfg["normalization"]))
+    else:
+        raise ConfigError(f"landscape.directions={kind!r} is unknown; use one of {DIRECTION_KINDS}.")
+    if ls_cfg.get("orthogonalize"):
+        directions = orthogonalize(directions)
+    if ls_cfg.get("norm_stats", "frozen") == "perturbed":
+        for d in directions:
+            d.update(running_stat_directions(model))
+    return directions, eigenvalues
+
+
+def grid_values(values: np.ndarray, scale: str) -> np.ndarray:
+    """``values`` on the requested scale: ``linear`` as is, ``log`` as ``log10`` (non-positive
+    values become -inf/NaN and are masked like any non-finite value)."""
+    if scale == "linear":
+        return values
+    if scale == "log":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(values)
+    raise ConfigError(f"landscape.scale={scale!r} is unknown; use one of {SCALES}.")
+
+
+class UndefinedLandscapeError(ValueError):
+    """A landscape that cannot be defined for a model (e.g. Hessian directions of a diverged model)."""
+
+
 def compute_landscape(
     record: ModelRecord, data: Any, ls_cfg: Mapping[str, Any], checkpoint: GridCheckpoint | None = None
 ) -> Landscape:
-    """Loss of ``record`` on a grid along seeded, normalised random directions; resumes from and
-    saves progress to ``checkpoint`` when given."""
+    """``landscape.metric`` of ``record`` on a grid along normalised directions (see
+    :func:`landscape_directions`); resumes from and saves progress to ``checkpoint`` when given.
+
+    Normalisation layers: ``norm_stats=frozen`` (eval mode, trained running statistics),
+    ``perturbed`` (running statistics move with the weights) or ``batch`` (each node normalises
+    with the evaluation batch's statistics). A model whose Hessian directions are undefined
+    (non-finite curvature) gets an all-NaN grid, masked downstream, with the reason logged.
+    """
     model = _module(record)
+    metric = ls_cfg.get("metric", "loss")
     objective = _objective(record, data, ls_cfg["n_samples"], ls_cfg["seed"])
-    params = {n: p.detach() for n, p in model.named_parameters()}
-    include = perturbable_parameters(model, ls_cfg["include_bias"], ls_cfg["include_norm"])
-    g = torch.Generator().manual_seed(ls_cfg["seed"])
-    directions = [random_direction(params, include, g, ls_cfg["normalization"]) for _ in range(ls_cfg["ndim"])]
+    measured = objective if metric == "loss" else _objective(record, data, ls_cfg["n_samples"], ls_cfg["seed"], metric)
     axes = grid_axes(ls_cfg["ndim"], ls_cfg["steps"], ls_cfg["span"])
-    resume = checkpoint.load() if checkpoint else None
-    if resume is not None and resume[0].shape != tuple(len(a) for a in axes):
-        resume = None
-    values = evaluate_grid(
-        model, objective, directions, axes, resume=resume, on_row=checkpoint.save if checkpoint else None
-    )
+    batch_stats = ls_cfg.get("norm_stats", "frozen") == "batch"
+    with batch_statistics(model) if batch_stats else contextlib.nullcontext():
+        try:
+            directions, eigenvalues = landscape_directions(model, objective, ls_cfg)
+        except UndefinedLandscapeError as exc:
+            log.warning("landscape of %s is undefined: %s", record.model_id, exc)
+            nan = np.full(tuple(len(a) for a in axes), np.nan)
+            return Landscape(record.model_id, metric, axes, nan, (math.nan,) * len(axes), dict(ls_cfg))
+        resume = checkpoint.load() if checkpoint else None
+        if resume is not None and resume[0].shape != tuple(len(a) for a in axes):
+            resume = None
+        values = evaluate_grid(
+            model, measured, directions, axes, resume=resume, on_row=checkpoint.save if checkpoint else None
+        )
     if checkpoint:
         checkpoint.clear()
+    scale = ls_cfg.get("scale", "linear")
+    weights = dict(model.named_parameters())  # direction norms are over weights, not buffers
     return Landscape(
         model_id=record.model_id,
-        metric="loss",
+        metric=metric if scale == "linear" else f"log10({metric})",
         axes=axes,
-        values=values,
-        direction_norms=tuple(direction_norm(d) for d in directions),
+        values=grid_values(values, scale),
+        direction_norms=tuple(direction_norm({n: d[n] for n in d if n in weights}) for d in directions),
         config=dict(ls_cfg),
+        direction_eigenvalues=eigenvalues,
     )
 
 
 def compute_curvature(record: ModelRecord, data: Any, c_cfg: Mapping[str, Any]) -> Curvature:
-    """lambda_max (Lanczos) and trace (Hutchinson) of the training objective's Hessian."""
+    """Top-k eigenvalues (Lanczos), trace (Hutchinson) and, when asked, the spectral density (SLQ,
+    ``slq_probes`` > 0) and per-layer traces and lambda_max (``per_layer``) of the training
+    objective's Hessian at the trained weights."""
     model = _module(record)
     objective = _objective(record, data, c_cfg["n_samples"], c_cfg["seed"])
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    k, iters, seed = c_cfg["top_k"], c_cfg["lanczos_iters"], c_cfg["seed"]
+    if k > n_params:
+        raise ConfigError(
+            f"curvature.top_k={k} exceeds the {n_params} parameters of model {record.model_id!r}; "
+            f"lower curvature.top_k to at most {n_params}."
+        )
+    blocks = parameter_blocks(model) if c_cfg.get("per_layer") else []
     try:
         hvp, n = make_hvp(model, objective)
-        evals, n_lanczos = top_eigenvalues(hvp, n, c_cfg["top_k"], c_cfg["lanczos_iters"], c_cfg["seed"])
-        trace, se = hutchinson_trace(hvp, n, c_cfg["trace_samples"], c_cfg["seed"])
+        evals, n_lanczos = top_eigenvalues(hvp, n, k, iters, seed)
+        samples, block_samples = hutchinson_samples(hvp, n, c_cfg["trace_samples"], seed, [b for _, b in blocks])
+        n_hvp = n_lanczos + c_cfg["trace_samples"]
+        probes = int(c_cfg.get("slq_probes", 0))
+        nodes, weights = slq(hvp, n, probes, iters, seed) if probes else (np.zeros((0, 0)), np.zeros((0, 0)))
+        n_hvp += probes * min(iters, n)
+        layer_max = np.full(len(blocks), np.nan)
+        if c_cfg.get("per_layer"):
+            for i, (_, block) in enumerate(blocks):
+                op, size = restrict(hvp, n, block)
+                layer_max[i] = top_eigenvalues(op, size, 1, iters, seed)[0][0]
+                n_hvp += min(iters, size)
     except RuntimeError as exc:  # e.g. "derivative for aten::hardsigmoid_backward is not implemented"
         note = f"Hessian-vector products failed: {str(exc).splitlines()[0]}"
         log.warning("curvature of %s is undefined: %s", record.model_id, note)
-        n = sum(p.numel() for p in model.parameters())
-        return Curvature(record.model_id, np.full(c_cfg["top_k"], np.nan), math.nan, math.nan, n, 0, dict(c_cfg), note)
-    return Curvature(record.model_id, evals, trace, se, n, n_lanczos + c_cfg["trace_samples"], dict(c_cfg))
+        return Curvature(record.model_id, np.full(k, np.nan), math.nan, math.nan, n_params, 0, dict(c_cfg), note)
+    trace, se = mean_and_se(samples)
+    layer_trace, layer_se = mean_and_se(block_samples)
+    return Curvature(
+        record.model_id,
+        evals,
+        float(trace),
+        float(se),
+        n,
+        n_hvp,
+        dict(c_cfg),
+        slq_nodes=nodes,
+        slq_weights=weights,
+        layers=tuple(name for name, _ in blocks),
+        layer_trace=layer_trace,
+        layer_trace_se=layer_se,
+        layer_lambda_max=layer_max,
+    )
 
 
 def stage_per_model(
@@ -498,6 +680,7 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
 
     descriptors = {name: build_descriptor(name, params) for name, params in cfg["descriptors"].items()}
     needed = {r for d in descriptors.values() for r in d.requires}
+    check_models(cfg, models, "curvature" in needed)
     inputs: dict[str, tuple[Sequence[Any], Sequence[str]]] = {"model": (models, model_keys)}
     masked = (0, 0)
     if "landscape" in needed:

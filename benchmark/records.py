@@ -107,7 +107,9 @@ class Landscape:
     ``axes[i]`` holds the exact coordinates along direction i, in units of that direction
     (a filter-normalised direction has, filter by filter, the norm of the weights). ``values``
     has shape ``tuple(len(a) for a in axes)`` and keeps non-finite values as measured; ``valid``
-    masks them. The centre node (all coordinates 0) is the trained model.
+    masks them. The centre node (all coordinates 0) is the trained model. ``metric`` names what
+    was sampled (``loss``, ``accuracy``, or ``log10(loss)`` for the log scale). With Hessian
+    directions, ``direction_eigenvalues[i]`` is the eigenvalue of direction i (empty otherwise).
     """
 
     kind: ClassVar[str] = "landscape"
@@ -118,6 +120,7 @@ class Landscape:
     values: np.ndarray
     direction_norms: tuple[float, ...]
     config: dict[str, Any]
+    direction_eigenvalues: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def ndim(self) -> int:
@@ -145,6 +148,7 @@ class Landscape:
         }
         arrays = {f"axis/{i}": a for i, a in enumerate(self.axes)}
         arrays["values"] = self.values
+        arrays["direction_eigenvalues"] = np.asarray(self.direction_eigenvalues, dtype=np.float64)
         return meta, arrays
 
     @classmethod
@@ -157,6 +161,7 @@ class Landscape:
             values=arrays["values"],
             direction_norms=tuple(meta["direction_norms"]),
             config=meta["config"],
+            direction_eigenvalues=arrays["direction_eigenvalues"],
         )
 
 
@@ -185,6 +190,12 @@ class Curvature:
     ``eigenvalues`` are the top-k Ritz values (descending); ``trace`` is the Hutchinson estimate
     with standard error ``trace_se`` (0 when computed exactly). When the Hessian cannot be
     computed (an operation without a second derivative), the values are NaN and ``note`` says why.
+
+    Optional parts (empty when not requested): ``slq_nodes`` and ``slq_weights``, ``(probes, m)``,
+    the stochastic Lanczos quadrature of the spectral density (see
+    :func:`benchmark.hessian.slq`); ``layers`` with ``layer_trace``, ``layer_trace_se`` (from the
+    Hutchinson probes) and ``layer_lambda_max`` (Lanczos on each layer's diagonal block; NaN when
+    not requested), one entry per layer.
     """
 
     kind: ClassVar[str] = "curvature"
@@ -197,6 +208,12 @@ class Curvature:
     n_hvp: int
     config: dict[str, Any]
     note: str = ""  # why the values are NaN, when they are
+    slq_nodes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    slq_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    layers: tuple[str, ...] = ()
+    layer_trace: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    layer_trace_se: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    layer_lambda_max: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def lambda_max(self) -> float:
@@ -211,12 +228,24 @@ class Curvature:
             "n_hvp": self.n_hvp,
             "config": self.config,
             "note": self.note,
+            "layers": list(self.layers),
         }
-        return meta, {"eigenvalues": self.eigenvalues}
+        arrays = {name: np.asarray(getattr(self, name), dtype=np.float64) for name in self._ARRAYS}
+        return meta, arrays
+
+    _ARRAYS: ClassVar[tuple[str, ...]] = (
+        "eigenvalues",
+        "slq_nodes",
+        "slq_weights",
+        "layer_trace",
+        "layer_trace_se",
+        "layer_lambda_max",
+    )
 
     @classmethod
     def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Curvature:
-        return cls(**meta, eigenvalues=arrays["eigenvalues"])
+        meta["layers"] = tuple(meta["layers"])
+        return cls(**meta, **{name: arrays[name] for name in cls._ARRAYS})
 
 
 @dataclass(frozen=True)

@@ -29,3 +29,33 @@ def make_hvp(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> tup
         return torch.cat([h.reshape(-1) for h in hv]).detach()
 
     return hvp, n
+
+
+def parameter_blocks(model: nn.Module) -> list[tuple[str, slice]]:
+    """``(layer, slice)`` per module owning trainable parameters, in the flat order of
+    :func:`make_hvp`; a layer is the module that owns the tensors (``"3"`` for ``3.weight`` and
+    ``3.bias``), the root module is ``"<root>"``."""
+    blocks: list[tuple[str, slice]] = []
+    start = 0
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        layer = name.rpartition(".")[0] or "<root>"
+        if blocks and blocks[-1][0] == layer and blocks[-1][1].stop == start:
+            blocks[-1] = (layer, slice(blocks[-1][1].start, start + p.numel()))
+        else:
+            blocks.append((layer, slice(start, start + p.numel())))
+        start += p.numel()
+    return blocks
+
+
+def parameter_index(model: nn.Module, names: set[str]) -> torch.Tensor:
+    """Flat indices (in the order of :func:`make_hvp`) of the trainable parameters in ``names``."""
+    parts, start = [], 0
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name in names:
+            parts.append(torch.arange(start, start + p.numel()))
+        start += p.numel()
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)

@@ -55,21 +55,71 @@ def random_direction(
     Entries are drawn for every parameter in order (excluded ones too, then zeroed) so the
     direction of an included parameter does not depend on which others are excluded.
     """
+    draws = {name: torch.randn(w.shape, generator=generator, dtype=w.dtype) for name, w in params.items()}
+    return normalize_direction(draws, params, include, normalization)
+
+
+def direction_norm(direction: Mapping[str, torch.Tensor]) -> float:
+    """Euclidean norm of the whole direction vector."""
+    return float(torch.sqrt(sum((v.double() ** 2).sum() for v in direction.values())))
+
+
+def flatten(direction: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The direction as one float64 vector, in the mapping's order."""
+    return torch.cat([v.reshape(-1).double() for v in direction.values()])
+
+
+def unflatten(vector: torch.Tensor, like: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`flatten`: split ``vector`` into tensors shaped (and typed) like ``like``."""
+    out, start = {}, 0
+    for name, t in like.items():
+        out[name] = vector[start : start + t.numel()].reshape(t.shape).to(t.dtype).clone()
+        start += t.numel()
+    if start != vector.numel():
+        raise ValueError(f"a vector of {vector.numel()} entries does not fit parameters of {start} entries.")
+    return out
+
+
+def orthogonalize(directions: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """Gram-Schmidt (twice, in float64) in the order given; each result is rescaled to the norm
+    its input had, so the normalisation's scale is kept while the directions become exactly
+    orthogonal. (Per-filter norms then hold only approximately.)"""
+    basis: list[torch.Tensor] = []
+    out = []
+    for d in directions:
+        v = flatten(d)
+        norm = v.norm()
+        for _ in range(2):
+            for b in basis:
+                v = v - (v @ b) * b
+        if v.norm() <= 1e-12 * max(float(norm), 1e-300):
+            raise ValueError("landscape directions are linearly dependent; they cannot be orthogonalised.")
+        unit = v / v.norm()
+        basis.append(unit)
+        out.append(unflatten(unit * norm, d))
+    return out
+
+
+def normalize_direction(
+    direction: Mapping[str, torch.Tensor],
+    params: Mapping[str, torch.Tensor],
+    include: Mapping[str, bool],
+    normalization: str,
+) -> dict[str, torch.Tensor]:
+    """Rescale a given direction (e.g. a Hessian eigenvector) as :func:`random_direction` rescales
+    its Gaussian draws; excluded parameters are zeroed."""
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"landscape.normalization={normalization!r} is unknown; use one of {NORMALIZATIONS}.")
     d = {}
     for name, w in params.items():
-        r = torch.randn(w.shape, generator=generator, dtype=w.dtype)
+        r = direction[name].detach().clone().to(w.dtype)
         if not include[name]:
             r.zero_()
-        elif normalization == "filter":
-            if w.ndim <= 1:  # a filter of a vector is the whole vector
-                r.mul_(w.norm() / (r.norm() + EPS))
-            else:
-                wn = w.reshape(w.shape[0], -1).norm(dim=1)
-                rn = r.reshape(r.shape[0], -1).norm(dim=1)
-                r.mul_((wn / (rn + EPS)).reshape(-1, *([1] * (w.ndim - 1))))
-        elif normalization == "layer":
+        elif normalization == "filter" and w.ndim > 1:
+            wn = w.reshape(w.shape[0], -1).norm(dim=1)
+            rn = r.reshape(r.shape[0], -1).norm(dim=1)
+            r.mul_((wn / (rn + EPS)).reshape(-1, *([1] * (w.ndim - 1))))
+        elif normalization in ("filter", "layer"):
             r.mul_(w.norm() / (r.norm() + EPS))
         d[name] = r
     if normalization == "model":
@@ -78,8 +128,3 @@ def random_direction(
         for v in d.values():
             v.mul_(w_norm / (d_norm + EPS))
     return d
-
-
-def direction_norm(direction: Mapping[str, torch.Tensor]) -> float:
-    """Euclidean norm of the whole direction vector."""
-    return float(torch.sqrt(sum((v.double() ** 2).sum() for v in direction.values())))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -10,6 +11,12 @@ from torch import nn
 from torch.func import functional_call
 
 from benchmark.zoo.base import Objective
+
+NORM_STATS = ("frozen", "perturbed", "batch")
+"""How normalisation layers' running statistics are treated on the grid (docs/concepts.md):
+``frozen`` keeps the trained statistics at every node; ``perturbed`` moves them along the
+directions like weights (Li et al. 2018's ``dir_type='states'``, see :func:`running_stat_directions`);
+``batch`` normalises with the statistics of the evaluation batch at each node."""
 
 
 def grid_axes(ndim: int, steps: int, span: float) -> tuple[np.ndarray, ...]:
@@ -31,6 +38,42 @@ def grid_axes(ndim: int, steps: int, span: float) -> tuple[np.ndarray, ...]:
     return tuple(axis.copy() for _ in range(ndim))
 
 
+def running_stat_buffers(model: nn.Module) -> list[str]:
+    """Names of the running means and variances of the model's batch-norm layers."""
+    return [
+        f"{mod_name}.{b_name}" if mod_name else b_name
+        for mod_name, module in model.named_modules()
+        if isinstance(module, nn.modules.batchnorm._NormBase)
+        for b_name, buf in module.named_buffers(recurse=False)
+        if b_name in ("running_mean", "running_var") and buf is not None
+    ]
+
+
+def running_stat_directions(model: nn.Module, scale: float = 1.0) -> dict[str, torch.Tensor]:
+    """Directions for the running statistics, as Li et al.'s ``dir_type='states'`` builds them for
+    vectors it does not ignore: each statistic's direction is the statistic itself (times ``scale``),
+    so at coordinate ``c`` it becomes ``(1 + c) * stat``. Add these to each direction's dict."""
+    buffers = dict(model.named_buffers())
+    return {n: buffers[n].detach().clone() * scale for n in running_stat_buffers(model)}
+
+
+@contextmanager
+def batch_statistics(model: nn.Module) -> Iterator[None]:
+    """Inside the block, batch-norm layers normalise with the statistics of the batch they see
+    (their running statistics are detached, so nothing is updated); restored afterwards."""
+    saved = []
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._NormBase) and module.track_running_stats:
+            saved.append((module, module.running_mean, module.running_var))
+            module.running_mean = None
+            module.running_var = None
+    try:
+        yield
+    finally:
+        for module, mean, var in saved:
+            module.running_mean, module.running_var = mean, var
+
+
 def evaluate_grid(
     model: nn.Module,
     objective: Objective,
@@ -43,8 +86,10 @@ def evaluate_grid(
     """Objective at every node ``theta + sum_i axes[i][j_i] * directions[i]``, shape ``(len(a) for a in axes)``.
 
     The model runs in eval mode (normalisation layers use their running statistics; dropout is off).
-    Values are float64 and kept as computed: NaN/inf are returned, not replaced. Weights never need
-    gradients here; autograd stays on only for objectives that differentiate through their inputs.
+    A direction may also move floating-point buffers (e.g. running statistics, see
+    :data:`NORM_STATS`): any name of ``model.state_dict()`` it holds. Values are float64 and kept
+    as computed: NaN/inf are returned, not replaced. Weights never need gradients here; autograd
+    stays on only for objectives that differentiate through their inputs.
 
     The grid is computed row by row (a row = all nodes along the last axis). ``resume=(values,
     done)`` skips the rows already marked done (``done`` has the shape of the leading axes);
@@ -55,8 +100,11 @@ def evaluate_grid(
     was_training = model.training
     model.eval()
     center = {n: p.detach() for n, p in model.named_parameters()}
-    buffers = {n: b.detach() for n, b in model.named_buffers()}
-    moved = [n for n in center if any(bool(d[n].any()) for d in directions)]
+    center.update({n: b.detach() for n, b in model.named_buffers()})
+    unknown = sorted({n for d in directions for n in d} - set(center))
+    if unknown:
+        raise ValueError(f"directions name tensors the model does not have: {unknown[:5]}.")
+    moved = [n for n in center if any(n in d and bool(d[n].any()) for d in directions)]
     shape = tuple(len(a) for a in axes)
     lead_shape = shape[:-1]
     values = np.empty(shape, dtype=np.float64)
@@ -76,12 +124,13 @@ def evaluate_grid(
                 c = float(axes[i][j])
                 if c != 0.0:
                     for n in moved:
-                        base[n].add_(directions[i][n], alpha=c)
+                        if n in directions[i]:
+                            base[n].add_(directions[i][n], alpha=c)
+            last = directions[-1]
             for j, c in enumerate(np.asarray(axes[-1]).tolist()):
-                params = dict(center)
+                state = dict(center)
                 for n in moved:
-                    params[n] = base[n] + c * directions[-1][n] if c != 0.0 else base[n]
-                state = {**params, **buffers}
+                    state[n] = base[n] + c * last[n] if c != 0.0 and n in last else base[n]
                 values[(*lead, j)] = float(objective(lambda x, state=state: functional_call(model, state, (x,))))
             done[lead] = True
             if on_row:

@@ -43,15 +43,26 @@ class Task:
     targets: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[str] = "1"
     """Bump when training changes its results; stored models then retrain."""
+    grid_metrics: ClassVar[tuple[str, ...]] = ("loss",)
+    """What a landscape can sample for this task (``landscape.metric``); ``loss`` is the objective."""
 
     def train(self, spec: ModelSpec, data: Any, dataset: str, checkpoints: Sequence[int]) -> list[ModelRecord]:
         """Train one run; return a record per checkpoint in ``checkpoints`` (epochs or steps, as
         the task counts) that the run reaches, then the final model, in order."""
         raise NotImplementedError
 
-    def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int) -> Objective:
-        """The training objective of ``record`` on a fixed, seeded subset of its training data."""
+    def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int, metric: str = "loss") -> Objective:
+        """The training objective of ``record`` (or another of :attr:`grid_metrics`) on a fixed,
+        seeded subset of its training data."""
         raise NotImplementedError
+
+    def check_metric(self, metric: str) -> None:
+        """Raise a ``ValueError`` naming the valid choices when ``metric`` is not one of :attr:`grid_metrics`."""
+        if metric not in self.grid_metrics:
+            raise ValueError(
+                f"landscape.metric={metric!r} is not defined for task {self.name!r}; "
+                f"use one of {list(self.grid_metrics)}."
+            )
 
     def final_epoch(self, hparams: dict[str, Any]) -> int:
         """The epoch (or step) count of a finished run with these hyperparameters."""

@@ -57,6 +57,14 @@ def cross_entropy(forward: Forward, inputs: torch.Tensor, targets: torch.Tensor)
     return nn.functional.cross_entropy(forward(inputs), targets)
 
 
+def accuracy(forward: Forward, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Fraction of ``inputs`` whose largest logit is the target class (ties: the first class)."""
+    return (forward(inputs).argmax(-1) == targets).to(torch.float64).mean()
+
+
+GRID_METRICS = {"loss": cross_entropy, "accuracy": accuracy}
+
+
 @register_task("classification")
 class Classification(Task):
     """Image/sequence classifiers trained with Adam or SGD on a fixed split.
@@ -69,6 +77,7 @@ class Classification(Task):
 
     targets = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "generalization_gap", "loss_gap")
     version = "3"
+    grid_metrics = ("loss", "accuracy")
 
     def train(self, spec: ModelSpec, data: Any, dataset: str, checkpoints: Sequence[int]) -> list[ModelRecord]:
         if not isinstance(data, Split):
@@ -138,12 +147,13 @@ class Classification(Task):
         }
         return self.snapshot(spec, arch, dataset, model, epoch, metrics, diverged)
 
-    def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int) -> Objective:
-        """Cross-entropy on a fixed subset of the model's own training set (noisy labels included),
-        drawn by ``seed`` alone, so models trained on the same data share it."""
+    def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int, metric: str = "loss") -> Objective:
+        """Cross-entropy (or accuracy) on a fixed subset of the model's own training set (noisy labels
+        included), drawn by ``seed`` alone, so models trained on the same data share it."""
+        self.check_metric(metric)
         hp = record.hparams
         x, y = training_set(data, hp.get("label_noise", 0.0), hp.get("train_fraction", 1.0), record.seed)
         if n_samples < 1:
             raise ValueError(f"n_samples={n_samples} must be >= 1 (the size of the evaluation subset).")
         idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n_samples]
-        return Objective(x[idx], y[idx], cross_entropy)
+        return Objective(x[idx], y[idx], GRID_METRICS[metric])

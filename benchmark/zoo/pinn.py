@@ -126,9 +126,10 @@ class ConvectionPINN(Task):
         bad = diverged or not all(math.isfinite(v) for v in metrics.values())
         return self.snapshot(spec, arch, dataset, model, step, metrics, bad)
 
-    def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int) -> Objective:
+    def objective(self, record: ModelRecord, data: Any, n_samples: int, seed: int, metric: str = "loss") -> Objective:
         """The training loss on a seeded subset of ``n_samples`` collocation points (all initial and
         boundary points are kept)."""
+        self.check_metric(metric)
         if n_samples < 1:
             raise ValueError(f"n_samples={n_samples} must be >= 1 (collocation points in the evaluation subset).")
         idx = torch.randperm(len(data.collocation), generator=torch.Generator().manual_seed(seed))[:n_samples]
