@@ -339,3 +339,47 @@ def test_top_k_larger_than_the_model_is_a_clear_error(tiny_record, digits):
     n = sum(v.size for v in tiny_record.state.values())
     with pytest.raises(ConfigError, match=rf"curvature.top_k={n + 1} exceeds the {n} parameters"):
         compute_curvature(tiny_record, digits, {**CURV, "top_k": n + 1, "lanczos_iters": n + 1})
+
+
+# ----------------------------------------------------------------------------- input-layer reuse
+
+
+class _Shared(nn.Module):
+    """A layer applied twice: its input at the second call depends on its weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+
+    def forward(self, x):
+        return self.lin(torch.relu(self.lin(x.flatten(1)[:, :6])))
+
+
+@pytest.mark.parametrize(
+    ("build", "expect"),
+    [
+        (lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(inplace=True), nn.Linear(8, 10)), "1"),
+        (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(144, 10)), "0"),
+        (lambda: nn.Sequential(nn.BatchNorm2d(1), nn.Flatten(), nn.Linear(64, 10)), None),
+        (lambda: _Shared(), None),
+    ],
+)
+def test_input_layer_reuse_equals_direct_evaluation(build, expect):
+    from benchmark.landscape.grid import input_layer
+
+    torch.manual_seed(0)
+    model = build().eval()
+    x, y = torch.randn(40, 1, 8, 8), torch.randint(0, 6, (40,))
+    objective = Objective(x, y, lambda f, i, t: nn.functional.cross_entropy(f(i), t))
+    found = input_layer(model, objective)
+    assert (found[0] if found else None) == expect
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    include = perturbable_parameters(model, include_bias=True)
+    g = torch.Generator().manual_seed(0)
+    directions = [random_direction(params, include, g) for _ in range(3)]
+    axes = grid_axes(3, 5, 1.0)
+    direct = evaluate_grid(model, objective, directions, axes, reuse_input_layer=False)
+    reused = evaluate_grid(model, objective, directions, axes, reuse_input_layer=True)
+    np.testing.assert_allclose(reused, direct, rtol=1e-5)
+    assert reused[2, 2, 2] == pytest.approx(float(objective(model)), rel=1e-6)
+    assert "forward" not in vars(model.get_submodule(expect)) if expect else True  # cache removed
