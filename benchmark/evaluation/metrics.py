@@ -23,6 +23,12 @@ def mae(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.abs(y - p).mean(axis=-1)
 
 
+def rmse(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Root mean squared error ``sqrt(mean((y - p)^2))`` over the last axis, in the target's units (as
+    ``sklearn.metrics.root_mean_squared_error``); lower is better."""
+    return np.sqrt(((y - p) ** 2).mean(axis=-1))
+
+
 def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a - a.mean(axis=-1, keepdims=True)
     b = b - b.mean(axis=-1, keepdims=True)
@@ -44,6 +50,21 @@ def kendall(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     den = np.sqrt(np.count_nonzero(sy, axis=-1).astype(float) * np.count_nonzero(sp, axis=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, (sy * sp).sum(axis=-1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def kendall_tau_a(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Kendall's tau-a: ``sum_{i<j} sign(y_i - y_j) sign(p_i - p_j) / (n (n - 1) / 2)`` over the last
+    axis (Kendall 1938). A tie counts 0 and the denominator is all pairs, so a constant ``p`` scores 0,
+    not NaN; without ties it equals tau-b. This is the tau of Jiang et al. (2020), "Fantastic
+    Generalization Measures and Where to Find Them" (arXiv:1912.02178), inside the granulated
+    coefficient. NaN when n < 2. O(n^2) memory per row."""
+    n = y.shape[-1]
+    if n < 2:
+        return np.full(np.broadcast_shapes(y.shape, p.shape)[:-1], np.nan)
+    iu = np.triu_indices(n, k=1)
+    sy = np.sign(y[..., :, None] - y[..., None, :])[..., iu[0], iu[1]]
+    sp = np.sign(p[..., :, None] - p[..., None, :])[..., iu[0], iu[1]]
+    return (sy * sp).sum(axis=-1) / (n * (n - 1) / 2)
 
 
 METRICS = {"r2": r2, "mae": mae, "spearman": spearman, "kendall": kendall}

@@ -83,29 +83,55 @@ def _repeat_mean(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], y: np.ndarr
         return np.nanmean(values, axis=-1)
 
 
-def group_bootstrap(
-    y: np.ndarray, preds: np.ndarray, groups: np.ndarray, n_boot: int, level: float, seed: int
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Percentile interval of each repeat-averaged score, resampling groups with replacement.
-
-    Groups may differ in size, so resamples differ in length; they are scored in batches of equal
-    length.
-    """
+def group_resamples(groups: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
+    """``n_boot`` cluster-bootstrap resamples of the models: each draws as many groups as there are,
+    with replacement, and takes all models of each drawn group. Returns row indices into ``groups``
+    (one array per resample; lengths differ when groups differ in size). The same ``groups`` and
+    ``seed`` give the same resamples, so scores of two feature sets on one zoo are paired."""
     labels, inverse = np.unique(groups, return_inverse=True)
     members = [np.flatnonzero(inverse == g) for g in range(len(labels))]
     rng = np.random.default_rng(seed)
-    samples = [np.concatenate([members[g] for g in rng.integers(0, len(labels), len(labels))]) for _ in range(n_boot)]
-    draws: dict[str, list[np.ndarray]] = {m: [] for m in METRICS}
-    for length in sorted({len(s) for s in samples}):
-        idx = np.stack([s for s in samples if len(s) == length])  # (b, length)
-        yb = y[idx]  # (b, length)
-        pb = np.transpose(preds[:, idx], (1, 0, 2))  # (b, repeats, length)
-        for name, fn in METRICS.items():
-            draws[name].append(_repeat_mean(fn, yb[:, None, :], pb))
+    return [np.concatenate([members[g] for g in rng.integers(0, len(labels), len(labels))]) for _ in range(n_boot)]
+
+
+def restrict_resamples(samples: list[np.ndarray], keep: np.ndarray) -> list[np.ndarray]:
+    """Resamples of the whole zoo (:func:`group_resamples` on every model's group) restricted to the
+    models in the boolean mask ``keep`` (shape ``(n,)``), as indices into the kept rows. Feature sets
+    that drop different models (non-finite features) still see the same groups drawn, resample by
+    resample, which :func:`benchmark.evaluation.measures.paired_bootstrap_comparison` needs."""
+    position = np.cumsum(keep) - 1  # index among the kept rows
+    return [position[s[keep[s]]] for s in samples]
+
+
+def bootstrap_draws(
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray], y: np.ndarray, preds: np.ndarray, samples: list[np.ndarray]
+) -> np.ndarray:
+    """Repeat-averaged score ``fn`` of every resample, in resample order: shape ``(len(samples),)``.
+
+    ``y`` has shape ``(n,)``, ``preds`` ``(repeats, n)`` (out-of-fold predictions, or one feature as
+    ``(1, n)``), ``samples`` row indices from :func:`group_resamples`. Resamples of equal length are
+    scored in one batch; one of fewer than two models scores NaN. Two feature sets scored on the
+    same samples give aligned draws, the input of
+    :func:`benchmark.evaluation.measures.paired_bootstrap_comparison`.
+    """
+    out = np.full(len(samples), np.nan)
+    lengths = np.array([len(s) for s in samples])
+    for length in np.unique(lengths[lengths >= 2]):
+        pos = np.flatnonzero(lengths == length)
+        idx = np.stack([samples[i] for i in pos])  # (b, length)
+        out[pos] = _repeat_mean(fn, y[idx][:, None, :], np.transpose(preds[:, idx], (1, 0, 2)))
+    return out
+
+
+def group_bootstrap(
+    y: np.ndarray, preds: np.ndarray, groups: np.ndarray, n_boot: int, level: float, seed: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Percentile interval of each repeat-averaged score, resampling groups with replacement."""
+    samples = group_resamples(groups, n_boot, seed)
     alpha = (1.0 - level) / 2.0
     low, high = {}, {}
-    for name, chunks in draws.items():
-        v = np.concatenate(chunks)
+    for name, fn in METRICS.items():
+        v = bootstrap_draws(fn, y, preds, samples)
         v = v[np.isfinite(v)]
         low[name] = float(np.quantile(v, alpha)) if len(v) else math.nan
         high[name] = float(np.quantile(v, 1.0 - alpha)) if len(v) else math.nan
