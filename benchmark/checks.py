@@ -1,0 +1,150 @@
+"""Checks of a resolved config and of a loaded zoo, before the expensive stages run.
+
+Each check returns messages (empty: fine) that name the setting or model, the bad value and the
+fix; the pipeline raises them together as one ``ConfigError``. Ranges are declared as data
+(:data:`INTEGER_MINIMUM`, :data:`NUMBERS`), one message template for each kind of problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from benchmark.models import build_model
+from benchmark.records import ModelRecord
+from benchmark.zoo import expand_zoo
+
+# dotted config path -> smallest allowed integer (None: any integer, its range is checked elsewhere)
+INTEGER_MINIMUM: dict[str, int | None] = {
+    "landscape.ndim": None,
+    "landscape.steps": None,
+    "landscape.n_samples": 1,
+    "landscape.seed": 0,
+    "curvature.n_samples": 1,
+    "curvature.seed": 0,
+    "curvature.top_k": None,
+    "curvature.lanczos_iters": 1,
+    "curvature.trace_samples": None,
+    "curvature.slq_probes": None,
+    "protocol.n_splits": 2,
+    "protocol.n_repeats": 1,
+    "protocol.seed": 0,
+    "protocol.n_bootstrap": 0,
+}
+NUMBERS = ("landscape.span", "protocol.ci_level")
+MISSING = object()
+
+
+def lookup(cfg: Mapping[str, Any], dotted: str) -> Any:
+    """``cfg["a"]["b"]`` for ``"a.b"``; :data:`MISSING` when a level is absent."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def type_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Settings that must be integers or numbers and are not (e.g. ``landscape.steps=abc``)."""
+    problems = []
+    for path in INTEGER_MINIMUM:
+        value = lookup(cfg, path)
+        if value is not MISSING and not _is_int(value):
+            problems.append(f"{path}={value!r} is not an integer; give a whole number.")
+    for path in NUMBERS:
+        value = lookup(cfg, path)
+        if value is not MISSING and (not isinstance(value, Real) or isinstance(value, bool)):
+            problems.append(f"{path}={value!r} is not a number; give a number such as 1.0.")
+    threads = cfg.get("threads")
+    if threads is not None and not _is_int(threads):
+        problems.append(f"threads={threads!r} is not an integer; give an integer >= 1, or null for torch's default.")
+    return problems
+
+
+def range_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Integer settings below their minimum, a confidence level outside (0, 1), fewer than one
+    thread. Assumes :func:`type_problems` found nothing."""
+    problems = []
+    for path, minimum in INTEGER_MINIMUM.items():
+        value = lookup(cfg, path)
+        if value is not MISSING and minimum is not None and value < minimum:
+            problems.append(f"{path}={value!r} is out of range; use an integer >= {minimum}.")
+    level = lookup(cfg, "protocol.ci_level")
+    if level is not MISSING and not 0 < level < 1:
+        problems.append(f"protocol.ci_level={level!r} is out of range; use a number in (0, 1) such as 0.95.")
+    threads = cfg.get("threads")
+    if threads is not None and threads < 1:
+        problems.append(f"threads={threads!r} is out of range; use an integer >= 1, or null for torch's default.")
+    return problems
+
+
+def zoo_problems(zoo: Mapping[str, Any]) -> list[str]:
+    """Errors in a trained zoo's recipe (empty or clashing axes, a sample larger than the grid)."""
+    if zoo.get("source", "train") != "train":
+        return []
+    try:
+        specs = expand_zoo(
+            zoo["name"],
+            zoo.get("architecture"),
+            zoo.get("fixed") or {},
+            zoo.get("axes") or {},
+            zoo.get("sample"),
+            zoo.get("sample_seed", 0),
+        )
+    except (ValueError, TypeError) as exc:
+        return [str(exc)]
+    if not specs:
+        return [f"zoo {zoo['name']!r} has no models; give every axis under zoo.axes at least one value."]
+    return []
+
+
+def trainable_parameters(architecture: Mapping[str, Any]) -> int:
+    """Number of trainable parameters of the model an architecture spec builds."""
+    return sum(p.numel() for p in build_model(architecture).parameters() if p.requires_grad)
+
+
+def model_problems(zoo: str, models: Sequence[ModelRecord], targets: Sequence[str], top_k: int | None) -> list[str]:
+    """What makes a loaded zoo impossible to evaluate: no models, a target that is constant
+    over the zoo (nothing to predict), or more Hessian eigenvalues asked (``top_k``) than a
+    model has parameters (``None``: curvature is not computed)."""
+    if not models:
+        return [f"zoo {zoo!r} has no models; nothing to evaluate. Check its axes or manifest."]
+    problems = []
+    for target in targets:
+        values = np.array([m.metrics.get(target, math.nan) for m in models], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size and np.all(finite == finite[0]):
+            others = [t for t in targets if t != target]
+            fix = f"evaluation.targets=[{','.join(others)}]" if others else "another target in evaluation.targets"
+            problems.append(
+                f"target {target!r} is constant ({finite[0]:g}) over all {finite.size} models of zoo {zoo!r} "
+                f"with a finite value; there is nothing to predict. Use {fix}, or a zoo whose models differ."
+            )
+    if top_k is not None:
+        counts: dict[str, tuple[int, str]] = {}
+        for m in models:
+            spec = json.dumps(m.architecture, sort_keys=True, default=str)
+            if spec not in counts:
+                counts[spec] = (trainable_parameters(m.architecture), m.model_id)
+        n, model_id = min(counts.values())
+        if top_k > n:
+            problems.append(
+                f"curvature.top_k={top_k} exceeds the {n} trainable parameters of model {model_id!r}: a Hessian "
+                f"of size {n} has only {n} eigenvalues. Use curvature.top_k={n} or less."
+            )
+    return problems
+
+
+def diverged_models(models: Sequence[ModelRecord]) -> list[str]:
+    """Ids of models with a non-finite weight (a diverged training run)."""
+    return [m.model_id for m in models if not all(np.isfinite(v).all() for v in m.state.values())]
