@@ -1,0 +1,40 @@
+"""Stability study: rank agreement across variants and the descriptor flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.studies.stability import agreement_table, descriptor_flags, rank_agreement
+
+
+def test_rank_agreement_drops_non_finite_rows_and_needs_three():
+    a = pd.Series([1.0, 2.0, 3.0, 4.0, np.nan])
+    b = pd.Series([10.0, 30.0, 20.0, 40.0, 5.0])
+    # ranks (1,2,3,4) vs (1,3,2,4): rho = 1 - 6 * (0+1+1+0) / (4 * 15) = 0.8
+    assert rank_agreement(a, b) == pytest.approx(0.8)
+    assert np.isnan(rank_agreement(a[:2], b[:2]))
+    assert np.isnan(rank_agreement(pd.Series([1.0, 1.0, 1.0]), pd.Series([1.0, 2.0, 3.0])))
+
+
+def test_agreement_table_and_flags_by_hand():
+    idx = [f"m{i}" for i in range(5)]
+    ref = pd.DataFrame({"d__same": [1, 2, 3, 4, 5], "d__flip": [1, 2, 3, 4, 5], "e__x": [5, 4, 3, 2, 1]}, index=idx)
+    variants = {
+        ("steps", 41): ref.astype(float),
+        ("steps", 21): ref.assign(**{"d__flip": [5, 4, 3, 2, 1]}).astype(float),  # reversed at one resolution
+        ("seed", 1): ref.astype(float).iloc[::-1],  # row order must not matter
+    }
+    table = agreement_table(variants, ("steps", 41), threshold=0.5).set_index("feature")
+    assert table.loc["same", "resolution_agreement"] == pytest.approx(1.0)
+    assert table.loc["flip", "resolution_agreement"] == pytest.approx(-1.0)
+    assert table.loc["flip", "seed_agreement"] == pytest.approx(1.0)
+    assert table["stable"].to_dict() == {"same": True, "flip": False, "x": True}
+    flags = descriptor_flags(table.reset_index()).set_index("descriptor")
+    assert flags.loc["d", "flag"] == "stable"  # 1 of 2 stable: not fewer than half
+    assert flags.loc["e", "flag"] == "stable"
+    worse = agreement_table(
+        {**variants, ("seed", 2): ref.assign(d__same=[5, 4, 3, 2, 1]).astype(float)}, ("steps", 41), 0.5
+    )
+    assert descriptor_flags(worse).set_index("descriptor").loc["d", "flag"] == "unstable"
