@@ -80,6 +80,8 @@ class RunResult:
     store_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage -> (loaded, computed)
     landscape_masked: tuple[int, int] = (0, 0)  # (masked nodes, total nodes) over the zoo
     train_seconds: float = math.nan  # wall time of training the zoo, as measured when it was computed
+    landscapes: list[Landscape] = field(default_factory=list)  # per model, when a descriptor needed them
+    curvatures: list[Curvature] = field(default_factory=list)  # per model, when a descriptor needed them
 
     def scores_frame(self) -> pd.DataFrame:
         return pd.DataFrame([s.flat() for s in self.scores])
@@ -725,7 +727,18 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     summary = store.summary()
     log.info("store %s: %s", store.root, summary)
     counts = {stage: (st.loaded, st.computed) for stage, st in store.stats.items()}
-    return RunResult(models, features, scores, timings, summary, counts, masked, train_seconds)
+    return RunResult(
+        models,
+        features,
+        scores,
+        timings,
+        summary,
+        counts,
+        masked,
+        train_seconds,
+        landscapes=list(inputs["landscape"][0]) if "landscape" in inputs else [],
+        curvatures=list(inputs["curvature"][0]) if "curvature" in inputs else [],
+    )
 
 
 def plan(cfg: Mapping[str, Any]) -> list[tuple[str, int, int]]:
