@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 EXPERIMENTS := default digits_cnn mnist1d pinn_convection timm_arch
 
-.PHONY: run test test-slow leaderboards lint format clean-store venv
+.PHONY: run test test-slow leaderboards perf lint format clean-store venv
 
 venv: $(STAMP)
 
@@ -32,6 +32,13 @@ test-slow: $(STAMP)
 leaderboards: $(STAMP)
 	for e in $(EXPERIMENTS); do $(BIN)/landscape-bench experiment=$$e || exit 1; done
 	$(BIN)/python -m benchmark.report.zoo_index leaderboards docs/zoos.md $(EXPERIMENTS)
+
+# grid and curvature engines side by side with peer packages (docs/performance.md); e.g. ARGS='--threads 2'.
+# Landscaper's dependency topopy pins numpy<2 and networkx<3, so it goes in without dependencies.
+perf: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet --no-deps 'landscaper==1.3.1' 'topopy==1.0.4' 'nglpy==1.1.7'
+	$(BIN)/python -m benchmark.perf.engine $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,66 @@
+"""Smoke test of the performance benchmark (``python -m benchmark.perf.engine``) at tiny sizes."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+
+from benchmark.perf import engine
+from benchmark.perf.grid_methods import GRID_METHODS
+
+
+def _section(text: str, title: str) -> list[dict[str, str]]:
+    """The Markdown table under ``### title`` as a list of {column: cell}."""
+    body = text.split(f"### {title}\n", 1)[1].split("\n### ", 1)[0]
+    lines = [ln for ln in body.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in ln.strip("|").split("|")), strict=True)) for ln in lines[2:]]
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    out = tmp_path_factory.mktemp("perf") / "table.md"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert engine.main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    return buf.getvalue(), out.read_text()
+
+
+def test_quick_run_prints_our_row_and_the_naive_row_for_both_models(quick_report):
+    printed, written = quick_report
+    assert printed == written
+    rows = _section(printed, "Grid evaluation")
+    for model in ("digits MLP", "digits CNN"):
+        methods = {r["method"]: r for r in rows if r["model"].startswith(model)}
+        assert {"ours", "naive loop"} <= set(methods)
+        assert methods["ours"]["grid"] == "5x5"
+        assert float(methods["ours"]["× ours"]) == 1.0
+        assert float(methods["naive loop"]["max abs Δ (as returned)"]) <= 1e-6
+        for r in methods.values():
+            assert float(r["points/s"].replace(",", "")) > 0
+            assert 0 < float(r["% of peak"]) < 100
+
+
+def test_quick_run_compares_curvature_with_the_dense_hessian(quick_report):
+    rows = _section(quick_report[0], "Curvature")
+    ours = [r for r in rows if r["method"] == "ours (Lanczos)"]
+    assert ours and all(float(r["rel. error"]) <= 1e-4 for r in ours)  # --eig-tol default
+    assert any(r["method"] == "dense Hessian" and r["quantity"] == "trace" for r in rows)
+
+
+def test_installed_peers_agree_with_ours_at_the_nodes_they_visit(quick_report):
+    for r in _section(quick_report[0], "Grid evaluation"):
+        if r["method"] != "ours":
+            assert float(r["max abs Δ (same nodes)"]) <= 1e-5, r
+
+
+def test_a_missing_peer_is_skipped_with_a_note(monkeypatch, capsys):
+    peer = next(m for m in GRID_METHODS if m.package == "loss-landscapes")
+    monkeypatch.setattr(peer, "module", "no_such_module_for_landscape_bench")
+    assert engine.main(["--quick", "--threads", "1", "--models", "mlp", "--hessian-models", ""]) == 0
+    text = capsys.readouterr().out
+    assert "skipped: loss-landscapes random_plane: loss-landscapes is not installed" in text
+    assert "loss-landscapes random_plane |" not in text
+    assert {r["method"] for r in _section(text, "Grid evaluation")} >= {"ours", "naive loop"}
