@@ -15,13 +15,16 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark import pipeline
 from benchmark.registry import Registry
-from benchmark.report import gather_sweep, provenance, write_leaderboard
+from benchmark.report import provenance, write_leaderboard
+from benchmark.report.gather import gather_leaderboard, sweep_plan
 from benchmark.report.zoo_summary import plot_zoo, summary_markdown
 from benchmark.zoo.manifest import ManifestError
 
@@ -74,13 +77,35 @@ def unknown_group_options(argv: list[str], conf: Path) -> list[str]:
     return messages
 
 
+def malformed_overrides(argv: list[str]) -> list[str]:
+    """Messages for command-line overrides that Hydra's grammar cannot parse, each naming the override."""
+    parser = OverridesParser.create()
+    messages = []
+    for arg in argv:
+        if arg.startswith("-"):
+            continue
+        try:
+            parser.parse_overrides([arg])
+        except HydraException as exc:
+            lines = [ln.strip() for ln in str(exc).splitlines()]
+            reasons = [ln for ln in lines if ln and not ln.startswith(("Error parsing override", "See https"))]
+            reason = reasons[0] if reasons else "not in Hydra's override grammar"
+            messages.append(
+                f"override {arg!r} is malformed ({reason}); write key=value, quote the whole override in the "
+                "shell, and close every bracket: e.g. 'landscape.steps=21' or 'zoo.axes.width=[16,64]'."
+            )
+    return messages
+
+
 def main() -> None:
-    """Entry point: the Hydra app, plus a list of valid names when an override names none."""
+    """Entry point: the Hydra app, plus a clear message when an override is malformed or names
+    an option that does not exist."""
     try:
         _hydra_main()
     except SystemExit as exc:
         if exc.code not in (0, None):
-            for message in unknown_group_options(sys.argv[1:], conf_dir()):
+            argv = sys.argv[1:]
+            for message in malformed_overrides(argv) + unknown_group_options(argv, conf_dir()):
                 print(message, file=sys.stderr)
         raise
 
@@ -89,9 +114,16 @@ def main() -> None:
 def _hydra_main(cfg: DictConfig) -> None:
     plain = _plain(cfg)
     hc = HydraConfig.get()
+    study = hc.runtime.choices.get("study")
+    if study and hc.mode != RunMode.MULTIRUN:
+        log.error("study=%s is a sweep; run it with -m: landscape-bench -m study=%s", study, study)
+        sys.exit(2)
     try:
         if plain.get("dry_run"):
-            print(format_plan(plain["name"], pipeline.plan(plain)))
+            rows = pipeline.plan(plain)
+            print(format_plan(plain["name"], rows))
+            if hc.mode == RunMode.MULTIRUN:
+                (Path(hc.runtime.output_dir) / "plan.json").write_text(json.dumps(rows))
             return
         result = pipeline.run(plain)
     except (pipeline.ConfigError, ManifestError) as exc:
@@ -126,26 +158,20 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 class GatherLeaderboard(Callback):
-    """On the end of a multirun, merge every job's scores into one leaderboard."""
+    """On the end of a multirun, merge every job's scores into one leaderboard (a dry run: print
+    every job's plan as one table). ``python -m benchmark.report.gather`` does the same afterwards."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        if config.get("dry_run"):
+            print(sweep_plan(sweep_dir))
+            return
         try:
-            frame = gather_sweep(sweep_dir)
+            out = gather_leaderboard(sweep_dir, config)
         except FileNotFoundError as exc:
             log.error("no leaderboard written: %s", exc)
             return
-        timings: dict[str, float] = {}
-        for t in sorted(sweep_dir.glob("*/timings.json")):
-            for k, v in json.loads(t.read_text()).items():
-                timings[k] = timings.get(k, 0.0) + v
-        overrides = list(config.hydra.overrides.task)
-        cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
-        prov = provenance(OmegaConf.to_yaml(cfg, resolve=True), overrides, timings, {"sweep folder": str(sweep_dir)})
-        report = config.report
-        md, csv_path = write_leaderboard(frame, report.dir, report.name, prov, _command(overrides, True))
-        n_jobs = len(list(sweep_dir.glob("*/scores.csv")))
-        print(f"landscape-bench: sweep of {n_jobs} jobs, {len(frame)} score rows -> {md} and {csv_path}")
+        print(f"landscape-bench: sweep of {out.n_jobs} jobs, {out.n_rows} score rows -> {out.markdown} and {out.csv}")
 
 
 if __name__ == "__main__":

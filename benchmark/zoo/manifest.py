@@ -112,13 +112,62 @@ def _state_dict(obj: Any) -> Mapping[str, torch.Tensor] | None:
     return None
 
 
+def _is_int(value: Any, minimum: int) -> bool:
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            return False
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+# field -> (check, what it must be)
+FIELDS: dict[str, tuple[Any, str]] = {
+    "model_id": (lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "a text or an integer"),
+    "checkpoint": (lambda v: isinstance(v, str), "a relative path"),
+    "architecture": (lambda v: isinstance(v, str), "an architecture name"),
+    "dataset": (lambda v: isinstance(v, str), "a dataset name"),
+    "task": (lambda v: isinstance(v, str), "a task name"),
+    "group": (lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "a text or an integer"),
+    "n_outputs": (lambda v: _is_int(v, 1), "an integer >= 1"),
+    "seed": (lambda v: _is_int(v, 0), "an integer >= 0"),
+    "epoch": (lambda v: _is_int(v, 0), "an integer >= 0"),
+    "input_shape": (
+        lambda v: isinstance(v, list) and 1 <= len(v) <= 4 and all(_is_int(d, 1) for d in v),
+        "a list of 1 to 4 integers >= 1, e.g. [1, 8, 8]",
+    ),
+    "architecture_kwargs": (lambda v: isinstance(v, Mapping), "an object of keyword arguments"),
+    "hparams": (lambda v: isinstance(v, Mapping), "an object of hyperparameters"),
+    "metrics": (
+        lambda v: isinstance(v, Mapping) and all(_is_number(x) for x in v.values()),
+        "an object of numbers (or null)",
+    ),
+}
+
+
+def field_problems(row: Mapping[str, Any]) -> list[str]:
+    """Fields of a manifest row whose value has the wrong type (absent optional fields are fine)."""
+    return [
+        f"{key}={row[key]!r} is not {what}"
+        for key, (check, what) in FIELDS.items()
+        if row.get(key) is not None and not check(row[key])
+    ]
+
+
 def load_model(row: Mapping[str, Any], folder: Path, zoo: str, targets: Sequence[str]) -> LoadedModel:
     """Validate one manifest row and load its checkpoint; raises :class:`ManifestError`."""
     mid = str(row.get("model_id") or "").strip()
     name = repr(mid) if mid else "<row without model_id>"
-    missing = [k for k in REQUIRED if row.get(k) in (None, "")]
+    missing = [k for k in REQUIRED if row.get(k) is None or row.get(k) == ""]
     if missing:
         raise ManifestError(f"model {name}: missing {missing}; every row needs {list(REQUIRED)}.")
+    wrong = field_problems(row)
+    if wrong:
+        raise ManifestError(f"model {name}: " + "; ".join(wrong) + ".")
     if row["architecture"] not in ARCHITECTURES:
         raise ManifestError(f"model {name}: {ARCHITECTURES.unknown_message(str(row['architecture']))}")
     root = folder.resolve()
@@ -197,6 +246,8 @@ def load_manifest(path: str | Path, zoo: str, targets: Sequence[str], skip_inval
     """
     path = Path(path)
     rows = read_manifest(path)
+    if not rows:
+        raise ManifestError(f"manifest {path.name} lists no models; add one row (CSV) or object (JSON) per model.")
     ids = [str(r.get("model_id")) for r in rows]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:

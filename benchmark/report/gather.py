@@ -1,0 +1,163 @@
+"""One leaderboard from a finished (or partly finished) Hydra multirun folder.
+
+A sweep (``landscape-bench -m ...``) writes one folder per job, each with its ``scores.csv``; the
+``GatherLeaderboard`` callback calls :func:`gather_leaderboard` when the sweep ends, whatever the
+launcher. The same function runs standalone, e.g. after jobs of a SLURM array finished on their
+own, or to rebuild a leaderboard from an old sweep::
+
+    python -m benchmark.report.gather .landscape-bench/multirun/compare_descriptors/2026-01-01_12-00-00
+
+It reads the sweep's ``multirun.yaml`` (the config the sweep was launched with) for the
+leaderboard's name, folder and provenance; ``--report-dir`` and ``--name`` override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from benchmark.report.leaderboard import gather_sweep, write_leaderboard
+from benchmark.report.provenance import provenance
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Where a gathered leaderboard went and what it holds."""
+
+    markdown: Path
+    csv: Path
+    n_jobs: int
+    n_rows: int
+
+
+def sweep_timings(sweep_dir: Path) -> dict[str, float]:
+    """Seconds per stage, summed over every job's ``timings.json``."""
+    totals: dict[str, float] = {}
+    for path in sorted(sweep_dir.glob("*/timings.json")):
+        for stage, seconds in json.loads(path.read_text()).items():
+            totals[stage] = totals.get(stage, 0.0) + float(seconds)
+    return totals
+
+
+def sweep_command(overrides: list[str]) -> str:
+    """The command line that launched the sweep."""
+    return " ".join(["landscape-bench", "-m", *overrides])
+
+
+def load_master_config(sweep_dir: Path) -> DictConfig:
+    """The config the sweep was launched with (``multirun.yaml``, written by Hydra's sweeper)."""
+    path = sweep_dir / "multirun.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist; give the folder of a landscape-bench multirun "
+            "(paths.home/multirun/<name>/<time>), which holds multirun.yaml and one folder per job."
+        )
+    master = OmegaConf.load(path)
+    assert isinstance(master, DictConfig)
+    return master
+
+
+def gather_leaderboard(
+    sweep_dir: str | Path,
+    master: DictConfig | None = None,
+    report_dir: str | Path | None = None,
+    name: str | None = None,
+    gathered_by: str | None = None,
+) -> Gathered:
+    """Merge the scores of every job under ``sweep_dir`` into ``<report_dir>/<name>.md`` and ``.csv``.
+
+    ``master`` is the sweep's config (read from ``multirun.yaml`` when None); ``report_dir`` and
+    ``name`` default to its ``report.dir`` and ``report.name``. Raises ``FileNotFoundError`` when
+    no job has finished.
+    """
+    sweep_dir = Path(sweep_dir)
+    if master is None:
+        master = load_master_config(sweep_dir)
+    frame = gather_sweep(sweep_dir)
+    overrides = [str(o) for o in master.hydra.overrides.task]
+    job_cfg = OmegaConf.masked_copy(master, [k for k in master if k != "hydra"])
+    extra = {"sweep folder": str(sweep_dir)}
+    if gathered_by:
+        extra["gathered by"] = f"`{gathered_by}`"
+    prov = provenance(OmegaConf.to_yaml(job_cfg, resolve=True), overrides, sweep_timings(sweep_dir), extra)
+    directory = Path(report_dir) if report_dir is not None else Path(str(master.report.dir))
+    md, csv_path = write_leaderboard(frame, directory, name or str(master.report.name), prov, sweep_command(overrides))
+    n_jobs = len(list(sweep_dir.glob("*/scores.csv")))
+    return Gathered(md, csv_path, n_jobs, len(frame))
+
+
+def sweep_plan(sweep_dir: str | Path) -> str:
+    """The dry-run plans of a sweep's jobs (each job's ``plan.json``) as one table.
+
+    Each cell is ``to compute/needed``; an artifact that several jobs share (the zoo of a grid
+    sweep, say) is counted in each job, and computed once when the sweep runs.
+    """
+    sweep_dir = Path(sweep_dir)
+    jobs = sorted(
+        (p.parent for p in sweep_dir.glob("*/plan.json")),
+        key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
+    )
+    if not jobs:
+        return f"dry run: no job plans (*/plan.json) under {sweep_dir}"
+    plans = [json.loads((job / "plan.json").read_text()) for job in jobs]
+    overrides = [_job_overrides(job) for job in jobs]
+    common = set.intersection(*(set(o) for o in overrides))
+    stages = list(dict.fromkeys(stage for plan in plans for stage, _, _ in plan))
+    header = f"{'job':<5}" + "".join(f"{s:>14}" for s in stages) + "   settings"
+    lines = [f"dry run of a sweep of {len(jobs)} jobs: nothing computed; to compute/needed per stage", header]
+    needed = dict.fromkeys(stages, 0)
+    todo: dict[str, int | None] = dict.fromkeys(stages, 0)
+    for job, plan, ovr in zip(jobs, plans, overrides, strict=True):
+        cells = {stage: (total, stored) for stage, total, stored in plan}
+        row = f"{job.name:<5}"
+        for stage in stages:
+            total, stored = cells.get(stage, (0, 0))
+            missing = None if stored < 0 else total - stored
+            row += _cell(missing, total)
+            needed[stage] += total
+            todo[stage] = None if missing is None or todo[stage] is None else todo[stage] + missing
+        lines.append(row + "   " + " ".join(o for o in ovr if o not in common))
+    lines.append(
+        f"{'all':<5}"
+        + "".join(_cell(todo[s], needed[s]) for s in stages)
+        + "   (an artifact shared by several jobs counts in each; ? = keyed by feature values)"
+    )
+    return "\n".join(lines)
+
+
+def _cell(todo: int | None, needed: int) -> str:
+    return f"{'?' if todo is None else todo}/{needed}".rjust(14)
+
+
+def _job_overrides(job: Path) -> list[str]:
+    path = job / ".hydra" / "overrides.yaml"
+    return [str(o) for o in (OmegaConf.load(path) if path.is_file() else [])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmark.report.gather SWEEP_DIR [--report-dir DIR] [--name NAME]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.report.gather",
+        description="Gather the scores of every job of a landscape-bench multirun into one leaderboard.",
+    )
+    parser.add_argument("sweep_dir", type=Path, help="the multirun folder (holds multirun.yaml and one folder per job)")
+    parser.add_argument("--report-dir", type=Path, default=None, help="leaderboard folder (default: report.dir)")
+    parser.add_argument("--name", default=None, help="leaderboard name (default: report.name of the sweep)")
+    args = parser.parse_args(argv)
+    command = " ".join(["python -m benchmark.report.gather", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        out = gather_leaderboard(args.sweep_dir, report_dir=args.report_dir, name=args.name, gathered_by=command)
+    except FileNotFoundError as exc:
+        print(f"gather: {exc}", file=sys.stderr)
+        return 2
+    print(f"gathered {out.n_jobs} jobs, {out.n_rows} score rows -> {out.markdown} and {out.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
