@@ -41,3 +41,45 @@ def test_adding_a_descriptor_example_runs_and_reaches_the_leaderboard(tmp_path):
     board = pd.read_csv(tmp_path / "boards" / "tiny.csv")
     assert {"my_flatness", "merge_tree", "hessian", "weight_norm", "constant"} <= set(board["feature_set"])
     assert set(board.loc[board["feature_set"] == "my_flatness", "kind"]) == {"geometry"}
+
+
+def _run_doc_command(command: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    argv = shlex.split(command.replace("\\\n", " "))
+    assert argv[0] == "landscape-bench"
+    exe = Path(sys.executable).parent / "landscape-bench"
+    argv = [a.replace("file://my_conf", f"file://{tmp_path / 'my_conf'}") for a in argv[1:]]
+    return subprocess.run(
+        [str(exe), *argv, f"paths.home={tmp_path / 'home'}", f"report.dir={tmp_path / 'boards'}", "threads=1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_adding_a_regressor_example_runs(tmp_path):
+    text = (DOC.parent / "adding_a_regressor.md").read_text()
+    (yaml_src,) = _blocks(text, "yaml")
+    (command,) = _blocks(text, "bash")
+    (tmp_path / "my_conf" / "regressor").mkdir(parents=True)
+    (tmp_path / "my_conf" / "regressor" / "my_lasso.yaml").write_text(yaml_src)
+    r = _run_doc_command(command, tmp_path)
+    assert r.returncode == 0, r.stderr
+    board = pd.read_csv(tmp_path / "boards" / "tiny.csv")
+    assert {"ridge", "my_lasso"} <= set(board["regressor"])
+
+
+def test_adding_a_zoo_example_runs(tmp_path):
+    text = (DOC.parent / "adding_a_zoo.md").read_text()
+    (python_src,) = _blocks(text, "python")
+    (yaml_src,) = _blocks(text, "yaml")
+    (command,) = _blocks(text, "bash")
+    (tmp_path / "my_models").mkdir()
+    (tmp_path / "my_models" / "wide_tanh.py").write_text(python_src)
+    (tmp_path / "my_conf" / "zoo").mkdir(parents=True)
+    (tmp_path / "my_conf" / "zoo" / "my_zoo.yaml").write_text(yaml_src)
+    r = _run_doc_command(command, tmp_path)
+    assert r.returncode == 0, r.stderr
+    board = pd.read_csv(tmp_path / "boards" / "my_zoo.csv")
+    assert set(board["zoo"]) == {"my_zoo"} and board["n_models"].max() == 8
+    assert (tmp_path / "boards" / "my_zoo.zoo.md").is_file()
