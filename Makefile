@@ -28,10 +28,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(ARGS)
 
-# every embedded zoo's leaderboard and zoo summary, then docs/zoos.md
+# every embedded zoo's leaderboard, plots and zoo summary, then docs/zoos.md and the overall
+# ranking of feature sets across these zoos (leaderboards/overall.md)
 leaderboards: $(STAMP)
 	for e in $(EXPERIMENTS); do $(BIN)/landscape-bench experiment=$$e || exit 1; done
 	$(BIN)/python -m benchmark.report.zoo_index leaderboards docs/zoos.md $(EXPERIMENTS)
+	$(BIN)/python -m benchmark.report.overall leaderboards $(EXPERIMENTS)
 
 # grid and curvature engines side by side with peer packages (docs/performance.md); e.g. ARGS='--threads 2'.
 # Landscaper's dependency topopy pins numpy<2 and networkx<3, so it goes in without dependencies.

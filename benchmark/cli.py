@@ -25,6 +25,7 @@ from benchmark import pipeline
 from benchmark.registry import Registry
 from benchmark.report import provenance, write_leaderboard
 from benchmark.report.gather import gather_leaderboard, sweep_plan
+from benchmark.report.plots import write_run_plots
 from benchmark.report.zoo_summary import plot_zoo, summary_markdown
 from benchmark.zoo.manifest import ManifestError
 
@@ -154,6 +155,10 @@ def _hydra_main(cfg: DictConfig) -> None:
         summary_markdown(plain["zoo"]["name"], result.models, targets, result.train_seconds, command, order)
     )
     plot_zoo(result.models, targets, zoo_md.with_suffix(".png"), f"zoo {plain['zoo']['name']}", order)
+    plots = write_run_plots(
+        frame, result.features, result.models, targets, result.landscapes, report["dir"], report["name"]
+    )
+    log.info("plots: %s", ", ".join(str(p) for p in plots))
     print(f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> {md}, {csv_path}, {zoo_md}")
 
 
