@@ -1,0 +1,105 @@
+"""Persistence diagrams as regression inputs, learned inside each training fold.
+
+A diagram is not a fixed-length vector, so a diagram feature set passes each model's *row index*
+as its single feature; :class:`DiagramLookup` turns indices back into diagrams inside the
+scikit-learn pipeline. Whatever is fitted on diagrams (a vectorizer's ranges, a persistence
+image's weighting, the neighbours of a k-NN) is therefore fitted on the training fold only.
+
+- :func:`diagram_pipeline`: ``DiagramLookup -> DiagramSelector(finite) -> vectorizer ->`` a regressor
+  (persistence images, persistence landscapes, Betti curves or silhouettes from
+  ``gudhi.representations``);
+- :class:`DiagramKNNRegressor`: k nearest training diagrams by bottleneck (or, with POT installed,
+  Wasserstein) distance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gudhi
+import gudhi.representations as rep
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+from sklearn.pipeline import Pipeline, make_pipeline
+
+VECTORIZERS = ("persistence_image", "landscape", "betti_curve", "silhouette")
+DISTANCES = ("bottleneck", "wasserstein")
+
+
+def finite_pairs(diagram: np.ndarray) -> np.ndarray:
+    """The finite (birth, death) pairs of a diagram, shape ``(k, 2)``; essential pairs dropped."""
+    d = np.asarray(diagram, dtype=np.float64).reshape(-1, 2)
+    return d[np.isfinite(d).all(axis=1)]
+
+
+class DiagramLookup(TransformerMixin, BaseEstimator):
+    """``X`` (one column of model row indices) -> the list of those models' diagrams."""
+
+    def __init__(self, diagrams: Sequence[np.ndarray]) -> None:
+        self.diagrams = diagrams
+
+    def fit(self, X: np.ndarray, y: Any = None) -> DiagramLookup:
+        return self
+
+    def transform(self, X: np.ndarray) -> list[np.ndarray]:
+        return [finite_pairs(self.diagrams[int(i)]) for i in np.asarray(X).reshape(len(X), -1)[:, 0]]
+
+
+def vectorizer(name: str, resolution: int = 20) -> TransformerMixin:
+    """A ``gudhi.representations`` vectorizer whose sample range is fitted on the training diagrams."""
+    if name == "persistence_image":
+        return rep.PersistenceImage(resolution=[resolution, resolution])
+    if name == "landscape":
+        return rep.Landscape(num_landscapes=3, resolution=resolution)
+    if name == "betti_curve":
+        return rep.BettiCurve(resolution=resolution)
+    if name == "silhouette":
+        return rep.Silhouette(resolution=resolution)
+    raise ValueError(f"diagram vectorizer {name!r} is unknown; use one of {VECTORIZERS}.")
+
+
+def diagram_pipeline(
+    diagrams: Sequence[np.ndarray], name: str, regressor: BaseEstimator, resolution: int = 20
+) -> Pipeline:
+    """Index -> diagram -> finite pairs -> vector (fitted in the fold) -> ``regressor``."""
+    return make_pipeline(DiagramLookup(diagrams), vectorizer(name, resolution), regressor)
+
+
+def diagram_distance(a: np.ndarray, b: np.ndarray, metric: str = "bottleneck") -> float:
+    """Bottleneck or 1-Wasserstein distance between the finite parts of two diagrams."""
+    a, b = finite_pairs(a), finite_pairs(b)
+    if metric == "bottleneck":
+        return float(gudhi.bottleneck_distance(a, b))
+    if metric == "wasserstein":
+        try:
+            from gudhi.wasserstein import wasserstein_distance
+        except ImportError as exc:  # gudhi's Wasserstein needs the POT package
+            raise ImportError(
+                f"the Wasserstein distance needs POT ({exc}); `pip install pot` or use bottleneck."
+            ) from None
+        return float(wasserstein_distance(a, b, order=1.0, internal_p=np.inf))
+    raise ValueError(f"diagram distance {metric!r} is unknown; use one of {DISTANCES}.")
+
+
+class DiagramKNNRegressor(RegressorMixin, BaseEstimator):
+    """Mean target of the ``n_neighbors`` training diagrams nearest to each test diagram
+    (ties broken by training order); ``X`` holds model row indices into ``diagrams``."""
+
+    def __init__(self, diagrams: Sequence[np.ndarray], n_neighbors: int = 3, metric: str = "bottleneck") -> None:
+        self.diagrams = diagrams
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> DiagramKNNRegressor:
+        self.train_ = np.asarray(X).reshape(len(X), -1)[:, 0].astype(int)
+        self.y_ = np.asarray(y, dtype=np.float64)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        k = min(self.n_neighbors, len(self.train_))
+        out = np.empty(len(X))
+        for row, i in enumerate(np.asarray(X).reshape(len(X), -1)[:, 0].astype(int)):
+            dist = np.array([diagram_distance(self.diagrams[i], self.diagrams[j], self.metric) for j in self.train_])
+            out[row] = self.y_[np.argsort(dist, kind="stable")[:k]].mean()
+        return out

@@ -1,0 +1,73 @@
+"""Diagram feature sets: vectorizers and distances learned inside the folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+from benchmark.evaluation.diagrams import (
+    VECTORIZERS,
+    DiagramKNNRegressor,
+    DiagramLookup,
+    diagram_distance,
+    diagram_pipeline,
+    finite_pairs,
+)
+from benchmark.evaluation.protocol import out_of_fold_predictions
+
+
+def _diagrams(n: int = 24, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """Model i has i % 6 + 1 pairs of persistence 0.1 * (i % 6 + 1), plus an essential pair; the
+    target grows with the number of pairs."""
+    rng = np.random.default_rng(seed)
+    diagrams, y = [], []
+    for i in range(n):
+        k = i % 6 + 1
+        births = rng.random(k)
+        d = np.column_stack([births, births + 0.1 * k])
+        diagrams.append(np.vstack([d, [[0.0, np.inf]]]))
+        y.append(float(k))
+    return diagrams, np.array(y)
+
+
+def test_lookup_returns_finite_pairs_of_the_indexed_models():
+    diagrams, _ = _diagrams(4)
+    out = DiagramLookup(diagrams).fit_transform(np.array([[2.0], [0.0]]))
+    assert len(out) == 2 and np.array_equal(out[0], finite_pairs(diagrams[2])) and len(out[1]) == 1
+    assert np.isfinite(np.vstack(out)).all()
+
+
+def test_bottleneck_by_hand():
+    a = np.array([[0.0, 1.0], [0.0, np.inf]])
+    b = np.array([[0.0, 1.2]])
+    assert diagram_distance(a, b) == pytest.approx(0.2)  # the matching moves (0, 1) to (0, 1.2)
+    assert diagram_distance(a, np.empty((0, 2))) == pytest.approx(0.5)  # to the diagonal: (1 - 0) / 2
+
+
+@pytest.mark.parametrize("name", VECTORIZERS)
+def test_vectorized_diagrams_predict_out_of_fold(name):
+    diagrams, y = _diagrams()
+    X = np.arange(len(y), dtype=float)[:, None]
+    groups = np.arange(len(y)) // 2
+    preds, _ = out_of_fold_predictions(lambda: diagram_pipeline(diagrams, name, Ridge(1e-3)), X, y, groups, 4, 0)
+    assert np.corrcoef(preds[0], y)[0, 1] > 0.7
+
+
+def test_vectorizer_is_fitted_on_the_training_fold_only():
+    diagrams, y = _diagrams()
+    pipe = diagram_pipeline(diagrams, "betti_curve", Ridge()).fit(np.arange(12.0)[:, None], y[:12])
+    grid = pipe.steps[1][1].grid_  # sample points learned from the 12 training diagrams only
+    train = np.vstack([finite_pairs(diagrams[i]) for i in range(12)])
+    everything = np.vstack([finite_pairs(d) for d in diagrams])
+    assert grid.max() <= train.max() + 1e-12 < everything.max()
+
+
+def test_diagram_knn_by_hand():
+    diagrams = [np.array([[0.0, 1.0]]), np.array([[0.0, 1.1]]), np.array([[0.0, 3.0]]), np.array([[0.0, 2.9]])]
+    knn = DiagramKNNRegressor(diagrams, n_neighbors=1).fit(np.array([[0], [2]]), np.array([10.0, 30.0]))
+    np.testing.assert_array_equal(knn.predict(np.array([[1], [3]])), [10.0, 30.0])
+    knn2 = DiagramKNNRegressor(diagrams, n_neighbors=2).fit(np.array([[0], [2]]), np.array([10.0, 30.0]))
+    np.testing.assert_array_equal(knn2.predict(np.array([[1]])), [20.0])
+    with pytest.raises(ValueError, match="diagram distance 'l2' is unknown"):
+        diagram_distance(diagrams[0], diagrams[1], "l2")
