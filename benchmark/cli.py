@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -78,6 +79,14 @@ def unknown_group_options(argv: list[str], conf: Path) -> list[str]:
     return messages
 
 
+def launcher_threads(launcher: Any) -> int | None:
+    """The CPUs a cluster launcher reserves per job (submitit's ``cpus_per_task``), used as torch
+    threads when ``threads`` is null; None for launchers that reserve none (basic, joblib: joblib
+    itself limits each worker to cores / n_jobs threads)."""
+    cpus = launcher.get("cpus_per_task") if launcher is not None else None
+    return int(cpus) if cpus else None
+
+
 def malformed_overrides(argv: list[str]) -> list[str]:
     """Messages for command-line overrides that Hydra's grammar cannot parse, each naming the override."""
     parser = OverridesParser.create()
@@ -119,6 +128,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     if study and hc.mode != RunMode.MULTIRUN:
         log.error("study=%s is a sweep; run it with -m: landscape-bench -m study=%s", study, study)
         sys.exit(2)
+    if plain.get("threads") is None:
+        plain["threads"] = launcher_threads(hc.launcher)
     try:
         if plain.get("dry_run"):
             rows = pipeline.plan(plain)
@@ -127,6 +138,7 @@ def _hydra_main(cfg: DictConfig) -> None:
                 (Path(hc.runtime.output_dir) / "plan.json").write_text(json.dumps(rows))
             return
         result = pipeline.run(plain)
+        log.info("torch threads: %d", torch.get_num_threads())
     except (pipeline.ConfigError, ManifestError) as exc:
         log.error("%s", exc)
         sys.exit(2)

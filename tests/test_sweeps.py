@@ -1,0 +1,235 @@
+"""Sweeps: the ready studies, the launchers (basic, joblib, submitit), dry runs, gathering, and
+sweeps that are killed or run side by side on one store."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from benchmark.cli import launcher_threads
+from benchmark.pipeline import validate
+from benchmark.records import Curvature, FeatureRow, Landscape, ScoreRow, TrainingRun
+from benchmark.report.gather import main as gather_main
+from benchmark.store import decode
+
+from .conftest import CONF, compose_plain
+
+EXE = Path(sys.executable).parent / "landscape-bench"
+STUDIES = sorted(p.stem for p in (CONF / "study").glob("*.yaml"))
+NUMBERS = ["r2_value", "mae_value", "spearman_value", "kendall_value", "r2_ci_low", "r2_ci_high", "n_models"]
+KEYS = ["settings", "zoo", "target", "feature_set", "regressor"]
+RECORDS = {
+    "run": TrainingRun,
+    "landscape": Landscape,
+    "curvature": Curvature,
+    "features": FeatureRow,
+    "scores": ScoreRow,
+}
+# a two-job sweep of the tiny experiment: both jobs share the zoo, each has its own landscapes
+SWEEP = ["-m", "experiment=tiny", "threads=1", "landscape.span=0.5,1.0"]
+
+
+def _cli(args: list[str], home: Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    args = [*args, f"paths.home={home}", f"report.dir={home / 'boards'}"]
+    return subprocess.run([str(EXE), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _hydra_cfg(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+
+
+def sweep_jobs(params: dict[str, str]) -> list[list[str]]:
+    """The job overrides Hydra's basic sweeper makes of ``hydra.sweeper.params`` (cartesian product)."""
+    parser = OverridesParser.create()
+    axes = []
+    for key, value in params.items():
+        (override,) = parser.parse_overrides([f"{key}={value}"])
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        axes.append([f"{key}={v}" for v in values])
+    return [list(job) for job in itertools.product(*axes)]
+
+
+# ----------------------------------------------------------------------------- studies
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_every_study_expands_into_jobs_that_validate(study, tmp_path):
+    cfg = _hydra_cfg([f"study={study}", f"paths.home={tmp_path}"])
+    assert cfg.name == study  # the leaderboard is named after the study
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    jobs = sweep_jobs(params)
+    assert len(jobs) >= 2, f"study {study} is not a sweep"
+    for job in jobs:
+        plain = compose_plain([f"study={study}", *job], tmp_path)
+        assert plain["name"] == study
+        validate(plain)
+
+
+def test_descriptor_comparison_covers_every_embedded_zoo(tmp_path):
+    cfg = _hydra_cfg(["study=compare_descriptors", f"paths.home={tmp_path}"])
+    jobs = sweep_jobs(OmegaConf.to_container(cfg.hydra.sweeper.params))
+    zoos = {compose_plain(["study=compare_descriptors", *job], tmp_path)["zoo"]["name"] for job in jobs}
+    embedded = {p.stem for p in (CONF / "zoo").glob("*.yaml")} - {"manifest"}
+    assert zoos == embedded
+
+
+def test_a_study_without_multirun_is_refused(tmp_path):
+    r = _cli(["study=pinn_beta"], tmp_path, tmp_path)
+    assert r.returncode == 2
+    assert "study=pinn_beta is a sweep; run it with -m: landscape-bench -m study=pinn_beta" in r.stderr
+
+
+def test_dry_run_of_a_study_prints_every_job_and_computes_nothing(tmp_path):
+    r = _cli(["-m", "study=pinn_beta", "dry_run=true"], tmp_path, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "dry run of a sweep of 3 jobs: nothing computed" in r.stdout
+    table = r.stdout[r.stdout.index("dry run of a sweep") :].splitlines()
+    assert re.match(r"0\s+12/12\s+12/12\s+12/12\s+60/60\s+\?/\d+\s+zoo\.axes\.beta=\[1,5,10,20\]$", table[2])
+    assert re.match(r"2\s+21/21\s+21/21\s+21/21\s+105/105\s+\?/\d+\s+zoo\.axes\.beta=\[1,5,10,20,30,40,50\]$", table[4])
+    assert "no leaderboard" not in r.stderr
+    assert not (tmp_path / "store").exists() and not (tmp_path / "boards").exists()
+
+
+# ----------------------------------------------------------------------------- launchers
+
+
+def test_slurm_launcher_config_and_threads(tmp_path):
+    cfg = _hydra_cfg(["hydra/launcher=slurm", "hydra.launcher.partition=cpu", f"paths.home={tmp_path}"])
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.cpus_per_task, launcher.timeout_min, launcher.mem_gb) == ("cpu", 4, 120, 8)
+    assert launcher_threads(launcher) == 4  # each job runs with the CPUs it reserved
+    assert launcher_threads(_hydra_cfg(["hydra/launcher=joblib"]).hydra.launcher) is None
+    assert launcher_threads(_hydra_cfg([]).hydra.launcher) is None
+
+
+def _artifacts(home: Path) -> dict[Path, tuple[int, int]]:
+    """Every finished artifact of the store: path -> (inode, mtime_ns)."""
+    out = {}
+    for stage in RECORDS:
+        for path in (home / "store" / stage).rglob("*.npz"):
+            st = path.stat()
+            out[path] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+def _all_whole(home: Path) -> int:
+    """Decode every artifact (digest checked); the number of artifacts."""
+    paths = list(_artifacts(home))
+    for path in paths:
+        decode(path.read_bytes(), RECORDS[path.parent.parent.name])
+    return len(paths)
+
+
+def _board(home: Path) -> pd.DataFrame:
+    frame = pd.read_csv(home / "boards" / "tiny.csv")
+    return frame.sort_values(KEYS).reset_index(drop=True)
+
+
+def _sweep_dir(home: Path) -> Path:
+    (folder,) = sorted((home / "multirun" / "tiny").iterdir())[-1:]
+    return folder
+
+
+@pytest.mark.slow
+def test_same_sweep_same_leaderboard_under_basic_joblib_and_submitit(tmp_path):
+    boards = {}
+    launchers = {
+        "basic": [],
+        "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        "submitit": [
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.cpus_per_task=1",
+            "hydra.launcher.timeout_min=20",
+        ],
+    }
+    for name, extra in launchers.items():
+        home = tmp_path / name
+        r = _cli([*SWEEP, *extra], home, tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert "sweep of 2 jobs" in r.stdout
+        boards[name] = _board(home)
+        logs = [p.read_text() for p in _sweep_dir(home).glob("*/landscape-bench.log")]
+        assert len(logs) == 2 and all("torch threads: 1" in log for log in logs)
+    assert set(boards["basic"]["settings"]) == {"landscape.span=0.5", "landscape.span=1.0"}
+    for name in ("joblib", "submitit"):
+        pd.testing.assert_frame_equal(boards[name][KEYS + NUMBERS], boards["basic"][KEYS + NUMBERS], check_exact=True)
+
+    # the standalone gather command rebuilds the same leaderboard from the sweep folder
+    sweep = _sweep_dir(tmp_path / "basic")
+    assert gather_main([str(sweep), "--report-dir", str(tmp_path / "regathered"), "--name", "tiny"]) == 0
+    again = pd.read_csv(tmp_path / "regathered" / "tiny.csv").sort_values(KEYS).reset_index(drop=True)
+    pd.testing.assert_frame_equal(again, boards["basic"], check_exact=True)
+    md = (tmp_path / "regathered" / "tiny.md").read_text()
+    assert "gathered by" in md and "landscape-bench -m experiment=tiny" in md
+
+
+@pytest.mark.slow
+def test_sweep_killed_at_several_moments_resumes_without_recomputing(tmp_path):
+    joblib = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    clean = _cli([*SWEEP, *joblib], tmp_path / "clean", tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    expected = _board(tmp_path / "clean")
+
+    home = tmp_path / "killed"
+    args = [str(EXE), *SWEEP, *joblib, f"paths.home={home}", f"report.dir={home / 'boards'}"]
+    for delay in (3.0, 6.0, 9.0, 12.0):
+        # the sweep and its joblib workers form one process group: kill them all at once
+        proc = subprocess.Popen(
+            args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _all_whole(home)
+    before = _artifacts(home)
+    assert before, "the kills came before anything was stored; nothing tested"
+    final = _cli([*SWEEP, *joblib], home, tmp_path)
+    assert final.returncode == 0, final.stderr
+    after = _artifacts(home)
+    assert {p: after.get(p) for p in before} == before  # nothing stored was recomputed or rewritten
+    assert _all_whole(home) == len(after)
+    pd.testing.assert_frame_equal(_board(home)[KEYS + NUMBERS], expected[KEYS + NUMBERS], check_exact=True)
+
+
+def _computed(stderr: str) -> dict[str, int]:
+    line = next(ln for ln in stderr.splitlines() if "loaded from store" in ln)
+    return {stage: int(n) for stage, n in re.findall(r"(\w+): \d+ loaded from store, (\d+) computed", line)}
+
+
+@pytest.mark.slow
+def test_two_processes_on_one_store_compute_each_artifact_once(tmp_path):
+    home = tmp_path / "home"
+    procs = [
+        subprocess.Popen(
+            [str(EXE), "experiment=tiny", "threads=1", f"paths.home={home}", f"report.dir={tmp_path / f'b{i}'}"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    computed = [_computed(err) for _, err in outs]
+    stored = {stage: len(list((home / "store" / stage).rglob("*.npz"))) for stage in RECORDS}
+    for stage, n in stored.items():
+        assert computed[0].get(stage, 0) + computed[1].get(stage, 0) == n, (stage, computed, stored)
+    assert _all_whole(home) == sum(stored.values())
+    a, b = (pd.read_csv(tmp_path / f"b{i}" / "tiny.csv") for i in range(2))
+    pd.testing.assert_frame_equal(a[NUMBERS], b[NUMBERS], check_exact=True)
