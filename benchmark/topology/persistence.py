@@ -18,10 +18,13 @@ import gudhi
 import numpy as np
 
 
-def sublevel_persistence(values: np.ndarray, valid: np.ndarray | None = None) -> dict[int, np.ndarray]:
+def sublevel_persistence(
+    values: np.ndarray, valid: np.ndarray | None = None, include_diagonal: bool = False
+) -> dict[int, np.ndarray]:
     """Persistence diagrams by dimension: ``{d: array (n_d, 2) of (birth, death)}``, ``d < values.ndim``.
 
-    Pairs with zero persistence (ties) are not reported; essential pairs have death ``inf``.
+    Pairs with zero persistence (a vertex that joins a lower component the moment it enters, ties)
+    are reported only with ``include_diagonal=True``; essential pairs have death ``inf``.
     """
     values = np.asarray(values, dtype=np.float64)
     if valid is None:
@@ -33,7 +36,7 @@ def sublevel_persistence(values: np.ndarray, valid: np.ndarray | None = None) ->
         return diagrams
     filtration = np.where(valid, values, np.inf)
     cc = gudhi.CubicalComplex(vertices=filtration)
-    cc.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
+    cc.compute_persistence(homology_coeff_field=2, min_persistence=-1.0 if include_diagonal else 0.0)
     for d in range(values.ndim):
         pairs = np.asarray(cc.persistence_intervals_in_dimension(d), dtype=np.float64).reshape(-1, 2)
         # the masked vertices themselves (born at +inf) carry no information about the function
