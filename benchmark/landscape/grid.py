@@ -219,7 +219,8 @@ def evaluate_grid(
                     state[n] = base[n] + c * last[n] if c != 0.0 and n in last else base[n]
                 if cache:
                     cache.current = cache.combine([c], row_base, start=len(axes) - 1)
-                values[(*lead, j)] = float(objective(lambda x, state=state: functional_call(model, state, (x,))))
+                value = objective(lambda x, state=state: functional_call(model, state, (x,)))
+                values[(*lead, j)] = float(value.detach())
             done[lead] = True
             if on_row:
                 on_row(values, done)
