@@ -177,6 +177,24 @@ def test_same_sweep_same_leaderboard_under_basic_joblib_and_submitit(tmp_path):
     assert "gathered by" in md and "landscape-bench -m experiment=tiny" in md
 
 
+def _kill(args: list[str], cwd: Path, home: Path, after_progress: bool | None, delay: float) -> bool:
+    """Start the sweep; SIGKILL it and its workers ``delay`` s after start (or after its first new
+    artifact); check every stored artifact is whole. True if it was still running when killed."""
+    n0 = len(_artifacts(home))
+    # the sweep and its joblib workers form one process group: kill them all at once
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.monotonic()
+    while after_progress and proc.poll() is None and len(_artifacts(home)) <= n0 and time.monotonic() - t0 < 300:
+        time.sleep(0.1)
+    time.sleep(delay)
+    running = proc.poll() is None
+    if running:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _all_whole(home)
+    return running
+
+
 @pytest.mark.slow
 def test_sweep_killed_at_several_moments_resumes_without_recomputing(tmp_path):
     joblib = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
@@ -186,16 +204,10 @@ def test_sweep_killed_at_several_moments_resumes_without_recomputing(tmp_path):
 
     home = tmp_path / "killed"
     args = [str(EXE), *SWEEP, *joblib, f"paths.home={home}", f"report.dir={home / 'boards'}"]
-    for delay in (3.0, 6.0, 9.0, 12.0):
-        # the sweep and its joblib workers form one process group: kill them all at once
-        proc = subprocess.Popen(
-            args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        time.sleep(delay)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        _all_whole(home)
+    # once during start-up, then at growing delays after each round's first new artifact
+    killed = [_kill(args, tmp_path, home, after_progress=None, delay=2.0)]
+    killed += [_kill(args, tmp_path, home, after_progress=True, delay=d) for d in (0.0, 1.0, 2.0, 4.0)]
+    assert sum(killed) >= 3, "the sweep finished before most kills; nothing tested"
     before = _artifacts(home)
     assert before, "the kills came before anything was stored; nothing tested"
     final = _cli([*SWEEP, *joblib], home, tmp_path)
