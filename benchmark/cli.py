@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -26,6 +27,7 @@ from benchmark import pipeline
 from benchmark.registry import Registry
 from benchmark.report import provenance, write_leaderboard
 from benchmark.report.gather import gather_leaderboard, sweep_plan
+from benchmark.report.leaderboard import univariate_frame, write_univariate
 from benchmark.report.plots import write_run_plots
 from benchmark.report.zoo_summary import plot_zoo, summary_markdown
 from benchmark.zoo.manifest import ManifestError
@@ -160,6 +162,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     report = plain["report"]
     command = _command(overrides, False)
     md, csv_path = write_leaderboard(frame, report["dir"], report["name"], prov, command)
+    write_univariate(univariate_view(plain, result), report["dir"], report["name"], prov, command)
     zoo_md = Path(report["dir"]) / f"{report['name']}.zoo.md"
     targets = plain["evaluation"]["targets"]
     order = list(plain["zoo"].get("axes") or {})
@@ -172,6 +175,21 @@ def _hydra_main(cfg: DictConfig) -> None:
     )
     log.info("plots: %s", ", ".join(str(p) for p in plots))
     print(f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> {md}, {csv_path}, {zoo_md}")
+
+
+def univariate_view(plain: dict[str, Any], result: pipeline.RunResult) -> Any:
+    """Each feature's own rank correlation with each evaluated target (see docs/protocol.md)."""
+    ids = [m.model_id for m in result.models]
+    targets = {t: np.array([m.metrics[t] for m in result.models]) for t in plain["evaluation"]["targets"]}
+    protocol = plain["protocol"]
+    return univariate_frame(
+        result.features.loc[ids],
+        targets,
+        np.array([m.group for m in result.models]),
+        protocol["n_bootstrap"],
+        protocol["ci_level"],
+        protocol["seed"],
+    )
 
 
 class GatherLeaderboard(Callback):

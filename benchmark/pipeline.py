@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import importlib
 import importlib.util
+import json
 import logging
 import math
 import sys
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from benchmark.checks import diverged_models, model_problems, range_problems, type_problems, zoo_problems
 from benchmark.data import DATASETS, load_dataset
 from benchmark.descriptors import DESCRIPTORS, Descriptor, DescriptorInputs, build_descriptor
-from benchmark.evaluation import CONSTANT, build_regressor, evaluate_feature_set
+from benchmark.evaluation import CONSTANT, SPLITS, build_regressor, compare_with_baselines, evaluate_feature_set
 from benchmark.evaluation.protocol import TooFewGroupsError, unscored
 from benchmark.hessian import (
     hutchinson_samples,
@@ -61,7 +62,7 @@ log = logging.getLogger(__name__)
 
 LANDSCAPE_VERSION = "1"
 CURVATURE_VERSION = "1"
-SCORES_VERSION = "3"
+SCORES_VERSION = "4"
 
 
 class ConfigError(ValueError):
@@ -577,6 +578,96 @@ def feature_sets(
     return sets
 
 
+def _hashable(value: Any) -> Any:
+    """A hyperparameter value as a table cell: lists and dicts as canonical JSON text."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
+
+
+def architecture_label(model: ModelRecord) -> str:
+    """The name of a model's architecture; ``timm/<model_name>`` for timm models."""
+    name = str(model.architecture.get("name"))
+    return f"{name}/{model.architecture['model_name']}" if "model_name" in model.architecture else name
+
+
+def hparam_table(models: Sequence[ModelRecord]) -> pd.DataFrame:
+    """One row per model: the hyperparameter columns that vary over the zoo (``architecture`` and
+    ``epoch`` included when they vary), in name order, each distinct partition of the models once
+    (the first name keeps it), and ``seed``.
+    The pair scores hold ``seed`` fixed and score the other columns as axes."""
+    table = pd.DataFrame(
+        [
+            {
+                **{k: _hashable(v) for k, v in m.hparams.items()},
+                "architecture": architecture_label(m),
+                "epoch": m.epoch,
+                "seed": m.seed,
+            }
+            for m in models
+        ]
+    )
+    columns, seen = [], set()
+    for c in sorted(table.columns):  # by name: stored records may list hyperparameters in another order
+        codes = tuple(pd.factorize(table[c], use_na_sentinel=False)[0])
+        if c == "seed" or (len(set(codes)) > 1 and codes not in seen):
+            columns.append(c)
+            seen.add(codes)
+    return table[columns]
+
+
+def protocol_strata(cfg: Mapping[str, Any], models: Sequence[ModelRecord]) -> list[str] | None:
+    """The value of ``protocol.axis`` of each model (``None`` for ``group_kfold``); raises a
+    ``ConfigError`` when the axis is not a hyperparameter of every model, splits a training run, or
+    (``leave_one_out``) takes one value only."""
+    protocol = cfg["protocol"]
+    split = protocol.get("split", "group_kfold")
+    if split == "group_kfold":
+        return None
+    axis = str(protocol.get("axis"))
+    names = sorted({"architecture", *(k for m in models for k in m.hparams if k != "seed")})
+    if axis == "architecture":
+        strata = [architecture_label(m) for m in models]
+    elif axis != "seed" and all(axis in m.hparams for m in models):
+        strata = [str(_hashable(m.hparams[axis])) for m in models]
+    else:
+        raise ConfigError(
+            f"protocol.axis={axis!r} is not a hyperparameter of every model of zoo {cfg['zoo']['name']!r}; "
+            f"use one of {names}."
+        )
+    split_runs = pd.DataFrame({"g": [m.group for m in models], "s": strata}).groupby("g")["s"].nunique()
+    if (split_runs > 1).any():
+        raise ConfigError(
+            f"protocol.axis={axis!r} varies inside a training configuration ({split_runs.idxmax()!r}); "
+            "choose an axis of the configuration, such as the architecture."
+        )
+    values = sorted(set(strata))
+    if len(values) < 2:
+        varying = [c for c in hparam_table(models).columns if c != "seed"]
+        message = (
+            f"protocol {protocol['name']!r} needs two or more values of {axis!r}; zoo {cfg['zoo']['name']!r} has "
+            f"one ({values[0]!r}). Choose an axis that varies: protocol.axis=<one of {varying}>."
+        )
+        if split == "leave_one_out":
+            raise ConfigError(message)
+        log.info("%s: within one stratum this is group K-fold", message.split(". Choose")[0])
+    return strata
+
+
+def check_protocol(protocol: Mapping[str, Any]) -> None:
+    """Raise a ``ConfigError`` for an unknown ``protocol.split``, a missing ``protocol.axis`` or a
+    ``protocol.top_k`` below 1."""
+    problems = []
+    split = protocol.get("split", "group_kfold")
+    if split not in SPLITS:
+        problems.append(f"protocol.split={split!r} is unknown; use one of {list(SPLITS)}.")
+    elif split != "group_kfold" and not protocol.get("axis"):
+        problems.append(f"protocol.split={split!r} needs protocol.axis (e.g. architecture).")
+    top_k = protocol.get("top_k", 5)
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        problems.append(f"protocol.top_k={top_k!r} must be an integer >= 1 (the k of precision@k), e.g. 5.")
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
 def stage_scores(
     store: ArtifactStore,
     cfg: Mapping[str, Any],
@@ -584,13 +675,26 @@ def stage_scores(
     models: Sequence[ModelRecord],
     features: pd.DataFrame,
 ) -> list[ScoreRow]:
+    """Score every (target, feature set, regressor) under the protocol, then compare each row with
+    the best baseline on the same bootstrap resamples."""
     zoo = cfg["zoo"]["name"]
     protocol = cfg["protocol"]
+    check_protocol(protocol)
+    task = TASKS.get(cfg["zoo"]["task"])
     groups = np.array([m.group for m in models])
     ids = [m.model_id for m in models]
+    hparams = hparam_table(models)
+    axes = [c for c in hparams.columns if c != "seed"]
+    strata = protocol_strata(cfg, models)
+    design_digest = hashlib.sha256((hparams.to_csv(index=False) + "\0".join(strata or [])).encode()).hexdigest()
     sets = feature_sets(descriptors, cfg["evaluation"].get("combinations") or {})
     jobs = []
     for target in cfg["evaluation"]["targets"]:
+        if target not in task.greater_is_better:
+            raise ConfigError(
+                f"task {task.name!r} does not say whether a larger {target!r} is better; add it to "
+                f"{type(task).__name__}.greater_is_better."
+            )
         y = np.array([m.metrics[target] for m in models], dtype=np.float64)
         for fs_name, (kind, members) in sets.items():
             cols = sorted(c for c in features.columns if c.split("__", 1)[0] in members)
@@ -609,12 +713,14 @@ def stage_scores(
                     {
                         "zoo": zoo,
                         "target": target,
+                        "greater_is_better": task.greater_is_better[target],
                         "feature_set": fs_name,
                         "columns": cols,
                         "regressor": reg_cfg,
                         "protocol": protocol,
+                        "axes": axes,
                     },
-                    [data_digest],
+                    [data_digest, design_digest],
                 )
                 jobs.append((key, target, fs_name, kind, X, y, reg_name, reg_cfg))
 
@@ -627,11 +733,17 @@ def stage_scores(
                 y,
                 groups,
                 make,
-                protocol["n_splits"],
+                protocol.get("n_splits", 2),
                 protocol["seed"],
-                protocol["n_repeats"],
+                protocol.get("n_repeats", 1),
                 protocol["n_bootstrap"],
                 protocol["ci_level"],
+                split=protocol.get("split", "group_kfold"),
+                strata=strata,
+                hparams=hparams,
+                axes=axes,
+                greater_is_better=task.greater_is_better[target],
+                top_k=protocol.get("top_k", 5),
             )
         except TooFewGroupsError as exc:
             log.warning("%s / %s / %s not scored: %s", target, fs_name, reg_name, exc)
@@ -650,10 +762,12 @@ def stage_scores(
             ci_low=ev.ci_low,
             ci_high=ev.ci_high,
             fold_std=ev.fold_std,
+            draws=ev.draws,
         )
 
     with tqdm(total=len(jobs), desc="evaluate", unit="fit", leave=False, disable=None) as bar:
-        return store.map("scores", [j[0] for j in jobs], ScoreRow, compute, progress=bar.update)
+        rows = store.map("scores", [j[0] for j in jobs], ScoreRow, compute, progress=bar.update)
+    return compare_with_baselines(rows)
 
 
 # ----------------------------------------------------------------------------- the whole run
@@ -663,6 +777,7 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     """Run every stage for a resolved config (a plain dict; see conf/config.yaml)."""
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
+    check_protocol(cfg["protocol"])
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
     torch.use_deterministic_algorithms(True)

@@ -289,10 +289,26 @@ class FeatureRow:
         return cls(meta["model_id"], meta["descriptor"], values, meta["reasons"])
 
 
-SCORE_METRICS: tuple[str, ...] = ("r2", "mae", "spearman", "kendall")
-"""Scores reported for every (feature set, regressor, target); all but ``mae`` greater-is-better."""
+SCORE_METRICS: tuple[str, ...] = (
+    "r2",
+    "mae",
+    "rmse",
+    "spearman",
+    "kendall",
+    "granulated_kendall",
+    "cmi",
+    "pgdl",
+    "regret",
+    "precision_at_k",
+)
+"""Scores reported for every (feature set, regressor, target); all but ``mae``, ``rmse`` and ``regret``
+greater-is-better. See docs/protocol.md."""
 SCORE_STATS: tuple[str, ...] = ("value", "ci_low", "ci_high", "fold_std")
-"""Per metric: out-of-fold score (mean over repeats), its bootstrap interval, its spread over folds."""
+"""Per metric: out-of-fold score (mean over repeats), its interval, its spread over folds."""
+COMPARED_METRICS: tuple[str, ...] = ("r2", "mae", "rmse", "spearman", "kendall", "regret", "precision_at_k")
+"""Scores with bootstrap draws, compared with the best baseline on the same resamples."""
+COMPARISON_STATS: tuple[str, ...] = ("win_rate", "p_vs_baseline")
+"""Per compared metric: share of resamples where the row beats the best baseline, one-sided p-value."""
 
 
 @dataclass(frozen=True)
@@ -300,8 +316,12 @@ class ScoreRow:
     """Cross-validated scores of one (zoo, target, feature set, regressor, protocol).
 
     For each metric m: ``value[m]`` on out-of-fold predictions (mean over repeats),
-    ``[ci_low[m], ci_high[m]]`` its group-bootstrap interval, ``fold_std[m]`` the standard
-    deviation of m over the individual test folds. See docs/protocol.md.
+    ``[ci_low[m], ci_high[m]]`` its interval, ``fold_std[m]`` the standard deviation of m over the
+    individual test folds. ``draws[m]`` holds the group-bootstrap scores of each metric of
+    :data:`COMPARED_METRICS`, aligned resample by resample across the rows of one zoo and target;
+    ``win_rate[m]`` and ``p_vs_baseline[m]`` compare the row with the best baseline on them (NaN
+    until compared, and for the constant baseline itself). Missing metrics read as NaN. See
+    docs/protocol.md.
     """
 
     kind: ClassVar[str] = "scores"
@@ -319,8 +339,12 @@ class ScoreRow:
     ci_low: dict[str, float]
     ci_high: dict[str, float]
     fold_std: dict[str, float]
+    draws: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    win_rate: dict[str, float] = field(default_factory=dict)
+    p_vs_baseline: dict[str, float] = field(default_factory=dict)
 
     def flat(self) -> dict[str, Any]:
+        """Keys and every statistic as one flat row (the leaderboard CSV's columns); no draws."""
         out: dict[str, Any] = {
             "zoo": self.zoo,
             "target": self.target,
@@ -334,20 +358,26 @@ class ScoreRow:
         }
         for m in SCORE_METRICS:
             for stat in SCORE_STATS:
-                out[f"{m}_{stat}"] = getattr(self, stat)[m]
+                out[f"{m}_{stat}"] = getattr(self, stat).get(m, math.nan)
+        for m in COMPARED_METRICS:
+            for stat in COMPARISON_STATS:
+                out[f"{m}_{stat}"] = getattr(self, stat).get(m, math.nan)
         return out
 
     def to_payload(self) -> Payload:
         meta = self.flat()
         meta = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in meta.items()}
-        return meta, {}
+        meta["draws"] = sorted(self.draws)
+        arrays = {f"draws/{m}": np.asarray(self.draws[m], dtype=np.float64) for m in self.draws}
+        return meta, arrays
 
     @classmethod
     def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ScoreRow:
         def num(v: Any) -> float:
             return math.nan if v is None else float(v)
 
-        stats = {stat: {m: num(meta[f"{m}_{stat}"]) for m in SCORE_METRICS} for stat in SCORE_STATS}
+        stats = {stat: {m: num(meta.get(f"{m}_{stat}")) for m in SCORE_METRICS} for stat in SCORE_STATS}
+        compared = {stat: {m: num(meta.get(f"{m}_{stat}")) for m in COMPARED_METRICS} for stat in COMPARISON_STATS}
         return cls(
             zoo=meta["zoo"],
             target=meta["target"],
@@ -359,4 +389,6 @@ class ScoreRow:
             n_dropped=meta["n_dropped"],
             n_folds=meta["n_folds"],
             **stats,
+            draws={m: arrays[f"draws/{m}"] for m in meta.get("draws", [])},
+            **compared,
         )

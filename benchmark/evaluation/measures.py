@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.evaluation.bootstrap import bootstrap_draws, group_resamples
 from benchmark.evaluation.metrics import kendall_tau_a, spearman
-from benchmark.evaluation.protocol import bootstrap_draws, group_resamples
 
 HParams = pd.DataFrame | Mapping[str, Sequence[Any]]
 
@@ -170,13 +170,26 @@ def _normalized_cmi(gap_up: np.ndarray, measure_up: np.ndarray, cells: np.ndarra
 
 
 def _cmi_over_sets(
-    measure: Any, target: Any, hparams: HParams, sizes: Sequence[int], self_pairs: bool, uniform: bool
+    measure: Any,
+    target: Any,
+    hparams: HParams,
+    sizes: Sequence[int],
+    self_pairs: bool,
+    uniform: bool,
+    blocks: Any = None,
 ) -> ConditionalMI:
     m, t, codes, varying = _prepare(measure, target, hparams)
     n = len(m)
     if n < 2:
         return ConditionalMI(math.nan, None, {})
-    i, j = np.nonzero(np.ones((n, n), dtype=bool) if self_pairs else ~np.eye(n, dtype=bool))
+    pairs = np.ones((n, n), dtype=bool) if self_pairs else ~np.eye(n, dtype=bool)
+    if blocks is not None:
+        b = np.asarray(blocks)
+        if b.shape != np.shape(measure):
+            raise ValueError(f"blocks must be one label per model (shape {np.shape(measure)}), got shape {b.shape}.")
+        b = b[np.isfinite(_finite_1d("measure", measure)) & np.isfinite(_finite_1d("target", target))]
+        pairs &= b[:, None] == b[None, :]
+    i, j = np.nonzero(pairs)
     gap_up = t[i] > t[j]  # V_g = +1 when the first model's target is strictly larger, else -1
     measure_up = m[i] > m[j]
     per_set: dict[tuple[str, ...], float] = {}
@@ -191,7 +204,9 @@ def _cmi_over_sets(
     return ConditionalMI(finite[argmin], argmin, per_set)
 
 
-def conditional_mutual_information(measure: Any, target: Any, hparams: HParams, max_size: int = 2) -> ConditionalMI:
+def conditional_mutual_information(
+    measure: Any, target: Any, hparams: HParams, max_size: int = 2, blocks: Any = None
+) -> ConditionalMI:
     """Jiang et al. (2020), "Fantastic Generalization Measures and Where to Find Them"
     (arXiv:1912.02178), the conditional-independence score K(mu).
 
@@ -212,11 +227,13 @@ def conditional_mutual_information(measure: Any, target: Any, hparams: HParams, 
         measure, target: shape ``(n,)``.
         hparams: ``n`` rows, one column per hyperparameter to condition on (leave ``seed`` out).
         max_size: the largest conditioning set.
+        blocks: shape ``(n,)``; when given, only pairs of models with the same label count (e.g. models
+            predicted by the same fitted regressor: one test fold).
     """
-    return _cmi_over_sets(measure, target, hparams, range(max_size + 1), self_pairs=False, uniform=False)
+    return _cmi_over_sets(measure, target, hparams, range(max_size + 1), self_pairs=False, uniform=False, blocks=blocks)
 
 
-def pgdl_score(measure: Any, gap: Any, hparams: HParams) -> ConditionalMI:
+def pgdl_score(measure: Any, gap: Any, hparams: HParams, blocks: Any = None) -> ConditionalMI:
     """The PGDL competition's score (Jiang et al. 2021, "NeurIPS 2020 Competition: Predicting
     Generalization in Deep Learning", arXiv:2012.07976), as its public scoring program computes it
     (``conditional_mutual_information``); the leaderboard there shows it times 100.
@@ -242,8 +259,10 @@ def pgdl_score(measure: Any, gap: Any, hparams: HParams) -> ConditionalMI:
         measure, gap: shape ``(n,)``; ``gap`` is the generalization gap (train minus test accuracy)
             in the competition, any target here.
         hparams: ``n`` rows, one column per hyperparameter (leave ``seed`` out).
+        blocks: shape ``(n,)``; when given, only pairs of models with the same label count (as in
+            :func:`conditional_mutual_information`).
     """
-    return _cmi_over_sets(measure, gap, hparams, (2,), self_pairs=True, uniform=True)
+    return _cmi_over_sets(measure, gap, hparams, (2,), self_pairs=True, uniform=True, blocks=blocks)
 
 
 # ----------------------------------------------------------------------------- model selection
@@ -276,10 +295,12 @@ def model_selection_regret(pred: np.ndarray, target: np.ndarray, greater_is_bett
 
 def _top_k_membership(v: np.ndarray, k: int) -> np.ndarray:
     """Probability that each model is among the k largest of ``v`` (last axis) when ties are broken
-    uniformly at random: 1 above the k-th value, 0 below, (slots left) / (models tied) at it."""
-    greater = (v[..., None, :] > v[..., :, None]).sum(axis=-1)
-    equal = (v[..., None, :] == v[..., :, None]).sum(axis=-1)
-    return np.clip((k - greater) / equal, 0.0, 1.0)
+    uniformly at random: 1 above the k-th value, 0 below, (slots left) / (models tied) at it.
+    O(n log n) per row (a sort), so a whole bootstrap is cheap."""
+    kth = np.sort(v, axis=-1)[..., -k, None]  # the k-th largest value of each row
+    above = (v > kth).sum(axis=-1, keepdims=True)
+    tied = (v == kth).sum(axis=-1, keepdims=True)
+    return np.where(v > kth, 1.0, np.where(v == kth, (k - above) / tied, 0.0))
 
 
 def precision_at_k(pred: np.ndarray, target: np.ndarray, k: int, greater_is_better: bool = True) -> np.ndarray:
@@ -292,7 +313,7 @@ def precision_at_k(pred: np.ndarray, target: np.ndarray, k: int, greater_is_bett
 
     Args:
         pred: shape ``(..., n)``; target: shape ``(..., n)`` or ``(n,)``; 1 <= k <= n.
-        Returns shape ``(...)``. O(n^2) memory per row.
+        Returns shape ``(...)``. O(n log n) per row.
     """
     p, y = _oriented(pred, target, greater_is_better)
     n = p.shape[-1]
@@ -328,8 +349,8 @@ def paired_bootstrap_comparison(
     """Compare a feature set's score with the best of several baselines, resample by resample.
 
     ``candidate[b]`` and ``baselines[:, b]`` must be scores on the *same* resample b (the same
-    :func:`~benchmark.evaluation.protocol.group_resamples`, scored with
-    :func:`~benchmark.evaluation.protocol.bootstrap_draws`). On each resample::
+    :func:`~benchmark.evaluation.bootstrap.group_resamples`, scored with
+    :func:`~benchmark.evaluation.bootstrap.bootstrap_draws`). On each resample::
 
         delta_b = s * (candidate_b - best_b),   best_b = the best baseline on resample b
 
@@ -380,7 +401,7 @@ def univariate_spearman(
     No regressor and no cross-validation: the view of a feature on its own. For each column, models
     with a non-finite feature or target are dropped; rho is Spearman's rho (as
     ``scipy.stats.spearmanr``) and ``[ci_low, ci_high]`` its percentile interval over ``n_boot``
-    resamples of whole groups (:func:`~benchmark.evaluation.protocol.group_resamples` with ``seed``,
+    resamples of whole groups (:func:`~benchmark.evaluation.bootstrap.group_resamples` with ``seed``,
     so features with the same models kept share resamples). rho is NaN for a constant feature.
 
     Args:

@@ -37,6 +37,13 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (a * b).sum(axis=-1) / np.where(den > 0, den, 1.0), np.nan)
 
 
+def _pair_signs(a: np.ndarray) -> np.ndarray:
+    """``sign(a_i - a_j)`` for every pair i < j of the last axis: shape ``(..., n (n - 1) / 2)``."""
+    i, j = np.triu_indices(a.shape[-1], k=1)
+    a = np.ascontiguousarray(a)
+    return np.sign(np.take(a, i, axis=-1) - np.take(a, j, axis=-1))
+
+
 def spearman(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Spearman's rho: Pearson correlation of average ranks (as ``scipy.stats.spearmanr``)."""
     return _pearson(rankdata(y, axis=-1), rankdata(p, axis=-1))
@@ -44,9 +51,7 @@ def spearman(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def kendall(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Kendall's tau-b over all pairs (as ``scipy.stats.kendalltau``); O(n^2) memory per row."""
-    iu = np.triu_indices(y.shape[-1], k=1)
-    sy = np.sign(y[..., :, None] - y[..., None, :])[..., iu[0], iu[1]]
-    sp = np.sign(p[..., :, None] - p[..., None, :])[..., iu[0], iu[1]]
+    sy, sp = _pair_signs(y), _pair_signs(p)
     den = np.sqrt(np.count_nonzero(sy, axis=-1).astype(float) * np.count_nonzero(sp, axis=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, (sy * sp).sum(axis=-1) / np.where(den > 0, den, 1.0), np.nan)
@@ -61,14 +66,14 @@ def kendall_tau_a(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     n = y.shape[-1]
     if n < 2:
         return np.full(np.broadcast_shapes(y.shape, p.shape)[:-1], np.nan)
-    iu = np.triu_indices(n, k=1)
-    sy = np.sign(y[..., :, None] - y[..., None, :])[..., iu[0], iu[1]]
-    sp = np.sign(p[..., :, None] - p[..., None, :])[..., iu[0], iu[1]]
-    return (sy * sp).sum(axis=-1) / (n * (n - 1) / 2)
+    return (_pair_signs(y) * _pair_signs(p)).sum(axis=-1) / (n * (n - 1) / 2)
 
 
-METRICS = {"r2": r2, "mae": mae, "spearman": spearman, "kendall": kendall}
+METRICS = {"r2": r2, "mae": mae, "rmse": rmse, "spearman": spearman, "kendall": kendall}
+"""Scores of predictions ``p`` against targets ``y`` that need nothing else (batched, name -> function)."""
 RANK_METRICS = ("spearman", "kendall")
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "regret"})
+"""Scores (here and in :mod:`benchmark.evaluation.protocol`) where a smaller value is better."""
 
 
 def all_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

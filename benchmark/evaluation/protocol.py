@@ -1,29 +1,60 @@
-"""Group-aware cross-validation of one (feature set, regressor, target).
+"""Group-aware cross-validation of one (feature set, regressor, target) under a split protocol.
 
-Each repeat r shuffles the groups into ``n_splits`` folds (``GroupKFold``, seed ``seed + r``) and
-predicts every model once, by a regressor fitted on the other folds: the out-of-fold predictions.
-A score is computed on all out-of-fold predictions of a repeat and averaged over repeats. Its
-95% interval comes from a bootstrap over groups (resampling whole hyperparameter configurations,
-with their seeds, with replacement); its fold spread is the standard deviation of the score
-computed on each test fold alone.
+Splits (``protocol.split``; see docs/protocol.md):
+
+- ``group_kfold``: each repeat r shuffles the groups into ``n_splits`` folds (``GroupKFold``, seed
+  ``seed + r``) and predicts every model once, by a regressor fitted on the other folds.
+- ``within``: the same, inside each *stratum* (a value of ``protocol.axis``, e.g. the architecture):
+  a regressor only ever sees models of the stratum it predicts.
+- ``leave_one_out``: each stratum in turn is predicted by one regressor fitted on all the others
+  (transfer to an unseen architecture); one repeat, the split being deterministic.
+
+A score is computed per stratum on all out-of-fold predictions of a repeat, averaged over repeats,
+then averaged over the strata where it is defined (``group_kfold`` has one stratum: the zoo). Its
+95% interval comes from a bootstrap over groups within each stratum (resampling whole
+hyperparameter configurations, with their seeds, with replacement); the scores that compare pairs
+of models (granulated Kendall, CMI, PGDL score) take the spread over repeats instead. The fold
+spread is the standard deviation of a score computed on each test fold alone.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import GroupKFold
 
+from benchmark.evaluation.bootstrap import bootstrap_draws, group_resamples, repeat_mean, restrict_resamples
+from benchmark.evaluation.measures import (
+    conditional_mutual_information,
+    granulated_kendall,
+    model_selection_regret,
+    pgdl_score,
+    precision_at_k,
+)
 from benchmark.evaluation.metrics import METRICS, RANK_METRICS
 
 CONSTANT = "constant"
 """The constant-mean baseline feature set: predicts the training fold's mean target."""
+
+SPLITS = ("group_kfold", "within", "leave_one_out")
+"""How models are split into training and test parts (``protocol.split``)."""
+SELECTION_METRICS = ("regret", "precision_at_k")
+"""Scores of choosing models by the predictions; they need the target's direction."""
+BOOTSTRAP_METRICS: tuple[str, ...] = (*METRICS, *SELECTION_METRICS)
+"""Scores with a group-bootstrap interval; their draws are kept for paired comparisons."""
+PAIR_METRICS = ("granulated_kendall", "cmi", "pgdl")
+"""Scores over pairs of models, conditioned on hyperparameters; interval = spread over repeats."""
+ALL_METRICS: tuple[str, ...] = (*BOOTSTRAP_METRICS, *PAIR_METRICS)
+UNDEFINED_FOR_CONSTANT: tuple[str, ...] = (*RANK_METRICS, *PAIR_METRICS)
+"""NaN for a constant predictor: it ranks nothing (selection scores take their chance values)."""
 
 
 class TooFewGroupsError(ValueError):
@@ -32,7 +63,12 @@ class TooFewGroupsError(ValueError):
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Scores of one (feature set, regressor, target): metric name -> number."""
+    """Scores of one (feature set, regressor, target): metric name -> number.
+
+    ``draws[m]`` (shape ``(n_bootstrap,)``) holds the bootstrap scores of each metric of
+    :data:`BOOTSTRAP_METRICS`, resample by resample; every feature set of one zoo and target is
+    scored on the same resamples, so draws of two feature sets are paired.
+    """
 
     value: dict[str, float]
     ci_low: dict[str, float]
@@ -41,6 +77,7 @@ class Evaluation:
     n_used: int
     n_dropped: int
     n_folds: int
+    draws: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
 
 def out_of_fold_predictions(
@@ -74,68 +111,134 @@ def out_of_fold_predictions(
     return preds, folds
 
 
-def _repeat_mean(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], y: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    """Score of each repeat's predictions (last axis = models), averaged over the repeat axis -2,
-    ignoring repeats where it is undefined."""
-    values = fn(np.broadcast_to(y, preds.shape), preds)
+# ----------------------------------------------------------------------------- scores of a stratum
+
+
+def batched_scores(greater_is_better: bool, top_k: int) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """Every score of :data:`BOOTSTRAP_METRICS` as a batched function ``fn(y, p)`` (last axis =
+    models). Regret and precision@k choose by ``p`` on the target's scale, larger targets better when
+    ``greater_is_better``; precision@k is NaN on fewer than ``top_k + 1`` models (there every model
+    is in the top k)."""
+
+    def regret(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return model_selection_regret(p, y, greater_is_better)
+
+    def precision(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        if p.shape[-1] <= top_k:
+            return np.full(np.broadcast_shapes(y.shape, p.shape)[:-1], np.nan)
+        return precision_at_k(p, y, top_k, greater_is_better)
+
+    return {**METRICS, "regret": regret, "precision_at_k": precision}
+
+
+def pair_scores(
+    pred: np.ndarray,
+    y: np.ndarray,
+    hparams: pd.DataFrame | None,
+    axes: Sequence[str],
+    blocks: np.ndarray | None = None,
+) -> dict[str, float]:
+    """:data:`PAIR_METRICS` of one set of predictions (shape ``(n,)``): granulated Kendall over
+    ``axes`` with every other column of ``hparams`` (``seed`` included) held fixed, over all pairs;
+    conditional mutual information and the PGDL score conditioned on the ``axes`` columns, over the
+    pairs within one of ``blocks`` (shape ``(n,)``: the test fold, so both predictions come from one
+    fitted regressor; all pairs when None). NaN without hyperparameters."""
+    if hparams is None or len(y) < 2:
+        return dict.fromkeys(PAIR_METRICS, math.nan)
+    conditioning = hparams[list(axes)]
+    return {
+        "granulated_kendall": granulated_kendall(pred, y, hparams, axes).value,
+        "cmi": conditional_mutual_information(pred, y, conditioning, blocks=blocks).value,
+        "pgdl": pgdl_score(pred, y, conditioning, blocks=blocks).value,
+    }
+
+
+def _nanmean(values: np.ndarray, axis: int = 0) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN -> NaN is the intended result
-        return np.nanmean(values, axis=-1)
+        return np.nanmean(values, axis=axis)
 
 
-def group_resamples(groups: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
-    """``n_boot`` cluster-bootstrap resamples of the models: each draws as many groups as there are,
-    with replacement, and takes all models of each drawn group. Returns row indices into ``groups``
-    (one array per resample; lengths differ when groups differ in size). The same ``groups`` and
-    ``seed`` give the same resamples, so scores of two feature sets on one zoo are paired."""
-    labels, inverse = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inverse == g) for g in range(len(labels))]
-    rng = np.random.default_rng(seed)
-    return [np.concatenate([members[g] for g in rng.integers(0, len(labels), len(labels))]) for _ in range(n_boot)]
+def _scalar(x: Any) -> float:
+    """``float(x)``, every NaN as the one ``math.nan``, so that equal evaluations compare equal."""
+    v = float(x)
+    return math.nan if math.isnan(v) else v
 
 
-def restrict_resamples(samples: list[np.ndarray], keep: np.ndarray) -> list[np.ndarray]:
-    """Resamples of the whole zoo (:func:`group_resamples` on every model's group) restricted to the
-    models in the boolean mask ``keep`` (shape ``(n,)``), as indices into the kept rows. Feature sets
-    that drop different models (non-finite features) still see the same groups drawn, resample by
-    resample, which :func:`benchmark.evaluation.measures.paired_bootstrap_comparison` needs."""
-    position = np.cumsum(keep) - 1  # index among the kept rows
-    return [position[s[keep[s]]] for s in samples]
-
-
-def bootstrap_draws(
-    fn: Callable[[np.ndarray, np.ndarray], np.ndarray], y: np.ndarray, preds: np.ndarray, samples: list[np.ndarray]
-) -> np.ndarray:
-    """Repeat-averaged score ``fn`` of every resample, in resample order: shape ``(len(samples),)``.
-
-    ``y`` has shape ``(n,)``, ``preds`` ``(repeats, n)`` (out-of-fold predictions, or one feature as
-    ``(1, n)``), ``samples`` row indices from :func:`group_resamples`. Resamples of equal length are
-    scored in one batch; one of fewer than two models scores NaN. Two feature sets scored on the
-    same samples give aligned draws, the input of
-    :func:`benchmark.evaluation.measures.paired_bootstrap_comparison`.
-    """
-    out = np.full(len(samples), np.nan)
-    lengths = np.array([len(s) for s in samples])
-    for length in np.unique(lengths[lengths >= 2]):
-        pos = np.flatnonzero(lengths == length)
-        idx = np.stack([samples[i] for i in pos])  # (b, length)
-        out[pos] = _repeat_mean(fn, y[idx][:, None, :], np.transpose(preds[:, idx], (1, 0, 2)))
-    return out
-
-
-def group_bootstrap(
-    y: np.ndarray, preds: np.ndarray, groups: np.ndarray, n_boot: int, level: float, seed: int
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Percentile interval of each repeat-averaged score, resampling groups with replacement."""
-    samples = group_resamples(groups, n_boot, seed)
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of the finite ``values``; NaN with fewer than two."""
+    v = values[np.isfinite(values)]
+    if len(v) < 2:
+        return math.nan, math.nan
     alpha = (1.0 - level) / 2.0
-    low, high = {}, {}
-    for name, fn in METRICS.items():
-        v = bootstrap_draws(fn, y, preds, samples)
-        v = v[np.isfinite(v)]
-        low[name] = float(np.quantile(v, alpha)) if len(v) else math.nan
-        high[name] = float(np.quantile(v, 1.0 - alpha)) if len(v) else math.nan
-    return low, high
+    return float(np.quantile(v, alpha)), float(np.quantile(v, 1.0 - alpha))
+
+
+# ----------------------------------------------------------------------------- predictions under a split
+
+
+def _predictions(
+    split: str,
+    make_estimator: Callable[[], BaseEstimator],
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    strata: np.ndarray,
+    names: Sequence[str],
+    n_splits: int,
+    seed: int,
+    n_repeats: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold ``(predictions, fold)`` of shape ``(repeats, n)`` under ``split``; fold ids are
+    unique across strata. ``strata`` holds integer codes, ``names`` their labels."""
+    if split == "group_kfold":
+        return out_of_fold_predictions(make_estimator, X, y, groups, n_splits, seed, n_repeats)
+    present = np.unique(strata)
+    if split == "within":
+        preds = np.full((n_repeats, len(y)), np.nan)
+        folds = np.full((n_repeats, len(y)), -1)
+        for j, s in enumerate(present):
+            rows = np.flatnonzero(strata == s)
+            try:
+                p, f = out_of_fold_predictions(
+                    make_estimator, X[rows], y[rows], groups[rows], n_splits, seed, n_repeats
+                )
+            except TooFewGroupsError as exc:
+                raise TooFewGroupsError(f"stratum {names[s]!r}: {exc}") from None
+            preds[:, rows] = p
+            folds[:, rows] = f + j * n_splits
+        return preds, folds
+    if len(present) < 2:
+        left = ", ".join(repr(names[s]) for s in present) or "none"
+        raise TooFewGroupsError(f"leave-one-out needs two or more values of protocol.axis; left: {left}.")
+    preds = np.full((1, len(y)), np.nan)
+    folds = np.full((1, len(y)), -1)
+    for j, s in enumerate(present):
+        test = strata == s
+        est = make_estimator()
+        est.fit(X[~test], y[~test])
+        preds[0, test] = est.predict(X[test])
+        folds[0, test] = j
+    return preds, folds
+
+
+def _stratum_codes(split: str, strata: Sequence[Any] | None, groups: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Integer stratum of every model and the strata's labels; one stratum for ``group_kfold``."""
+    if split not in SPLITS:
+        raise ValueError(f"protocol.split={split!r} is unknown; use one of {list(SPLITS)}.")
+    if split == "group_kfold":
+        return np.zeros(len(groups), dtype=np.int64), ["all"]
+    if strata is None or len(strata) != len(groups):
+        raise ValueError(f"protocol.split={split!r} needs one stratum (value of protocol.axis) per model.")
+    labels = np.array([str(s) for s in strata])
+    names, codes = np.unique(labels, return_inverse=True)
+    mixed = pd.DataFrame({"g": groups, "s": codes}).groupby("g")["s"].nunique()
+    if (mixed > 1).any():
+        raise ValueError(
+            f"groups {list(mixed[mixed > 1].index[:3])} span several values of protocol.axis; the axis must be a "
+            "hyperparameter of the configuration (not the seed), so that one training run sits in one stratum."
+        )
+    return codes.reshape(-1), [str(n) for n in names]
 
 
 def evaluate_feature_set(
@@ -148,42 +251,101 @@ def evaluate_feature_set(
     n_repeats: int = 1,
     n_bootstrap: int = 1000,
     level: float = 0.95,
+    *,
+    split: str = "group_kfold",
+    strata: Sequence[Any] | None = None,
+    hparams: pd.DataFrame | None = None,
+    axes: Sequence[str] | None = None,
+    greater_is_better: bool = True,
+    top_k: int = 5,
 ) -> Evaluation:
     """Drop rows with non-finite features or target, then score out-of-fold predictions.
 
-    ``X=None`` evaluates the constant-mean baseline; its rank correlations are NaN (a constant
-    ranks nothing; pooled across folds its predictions would only reflect fold composition). A
-    feature set whose every column is constant over the models is the same baseline in disguise
-    and is reported the same way.
+    Args:
+        X: features, shape ``(n, d)``; ``None`` evaluates the constant-mean baseline.
+        y, groups: shape ``(n,)``; ``groups`` names each model's training configuration.
+        make_estimator: builds a fresh regressor (ignored for the constant).
+        n_splits, seed, n_repeats: the folds (``leave_one_out`` uses neither folds nor repeats).
+        n_bootstrap, level: resamples and level of the intervals.
+        split: one of :data:`SPLITS`; ``strata`` (shape ``(n,)``) the value of ``protocol.axis`` of
+            each model, needed by ``within`` and ``leave_one_out``.
+        hparams: ``n`` rows, one column per hyperparameter (``seed`` included), for the pair scores;
+            ``axes`` the columns they score and condition on (default: every varying column but
+            ``seed``). Without ``hparams`` the pair scores are NaN.
+        greater_is_better, top_k: the target's direction and the k of precision@k.
+
+    The constant baseline's rank and pair scores are NaN (a constant ranks nothing; pooled across
+    folds its predictions would only reflect fold composition); its regret and precision@k are those
+    of a constant prediction, their chance values (best minus mean target, k / n). A feature set
+    whose every column is constant over the models is the same baseline in disguise and is
+    reported the same way.
     """
+    y = np.asarray(y, dtype=np.float64)
+    groups = np.asarray(groups)
+    codes, names = _stratum_codes(split, strata, groups)
     keep = np.isfinite(y)
     if X is not None:
         keep &= np.isfinite(X).all(axis=1)
     n_dropped = int((~keep).sum())
-    y_k, g_k = y[keep], groups[keep]
+    y_k, g_k, s_k = y[keep], groups[keep], codes[keep]
     if X is None:
         X_k = np.zeros((len(y_k), 1))
         make_estimator = DummyRegressor
     else:
         X_k = X[keep]
     assert make_estimator is not None
-    preds, folds = out_of_fold_predictions(make_estimator, X_k, y_k, g_k, n_splits, seed, n_repeats)
-    value = {name: float(_repeat_mean(fn, y_k, preds)) for name, fn in METRICS.items()}
-    low, high = group_bootstrap(y_k, preds, g_k, n_bootstrap, level, seed)
-    fold_std = {}
-    for name, fn in METRICS.items():
-        per_fold = [fn(y_k[folds[r] == k], preds[r, folds[r] == k]) for r in range(n_repeats) for k in range(n_splits)]
-        finite = [v for v in per_fold if math.isfinite(v)]
+    constant = X is None or len(y_k) == 0 or bool((np.ptp(X_k, axis=0) == 0).all())
+    preds, folds = _predictions(split, make_estimator, X_k, y_k, g_k, s_k, names, n_splits, seed, n_repeats)
+    chosen = np.zeros_like(preds) if constant else preds  # what regret and precision@k choose by
+    fns = batched_scores(greater_is_better, top_k)
+    hp_k = None if hparams is None else hparams.reset_index(drop=True).loc[keep].reset_index(drop=True)
+    if hp_k is not None and axes is None:
+        axes = [str(c) for c in hp_k.columns if c != "seed" and hp_k[c].nunique(dropna=False) > 1]
+    single = split == "group_kfold"
+    values, draws, pairs = [], [], []
+    for s in range(len(names)):
+        rows = np.flatnonzero(s_k == s)
+        everyone = np.flatnonzero(codes == s)  # resample all models of the stratum, then drop: paired draws
+        drawn = group_resamples(groups[everyone], n_bootstrap, seed if single else [seed, s])
+        samples = restrict_resamples(drawn, keep[everyone])
+        y_s = y_k[rows]
+        val, drw = {}, {}
+        for name, fn in fns.items():
+            p = chosen[:, rows] if name in SELECTION_METRICS else preds[:, rows]
+            val[name] = float(repeat_mean(fn, y_s, p)) if len(rows) >= 2 else math.nan
+            drw[name] = bootstrap_draws(fn, y_s, p, samples)
+        values.append(val)
+        draws.append(drw)
+        if not constant and len(rows) >= 2:
+            hp_s = None if hp_k is None else hp_k.iloc[rows].reset_index(drop=True)
+            per_repeat = [pair_scores(preds[r, rows], y_s, hp_s, axes or [], folds[r, rows]) for r in range(len(preds))]
+            pairs.append({m: np.array([d[m] for d in per_repeat]) for m in PAIR_METRICS})
+    value, low, high, fold_std, kept_draws = {}, {}, {}, {}, {}
+    for name, fn in fns.items():
+        value[name] = _scalar(_nanmean(np.array([v[name] for v in values])))
+        kept_draws[name] = _nanmean(np.stack([d[name] for d in draws]))
+        low[name], high[name] = _interval(kept_draws[name], level)
+        p = chosen if name in SELECTION_METRICS else preds
+        per_fold = [fn(y_k[folds[r] == k], p[r, folds[r] == k]) for r in range(len(preds)) for k in np.unique(folds[r])]
+        finite = [float(v) for v in per_fold if math.isfinite(v)]
         fold_std[name] = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
-    if X is None or bool((np.ptp(X_k, axis=0) == 0).all()):
-        for name in RANK_METRICS:
+    for name in PAIR_METRICS:
+        per_repeat = _nanmean(np.stack([p[name] for p in pairs])) if pairs else np.full(len(preds), np.nan)
+        value[name] = _scalar(_nanmean(per_repeat))
+        low[name], high[name] = _interval(per_repeat, level)
+        fold_std[name] = math.nan
+    if constant:
+        for name in UNDEFINED_FOR_CONSTANT:
             value[name] = low[name] = high[name] = fold_std[name] = math.nan
-    return Evaluation(value, low, high, fold_std, int(keep.sum()), n_dropped, n_splits * n_repeats)
+            if name in kept_draws:
+                kept_draws[name] = np.full(n_bootstrap, np.nan)
+    n_folds = sum(len(np.unique(folds[r])) for r in range(len(preds)))
+    return Evaluation(value, low, high, fold_std, int(keep.sum()), n_dropped, n_folds, kept_draws)
 
 
 def unscored(X: np.ndarray | None, y: np.ndarray) -> Evaluation:
     """The all-NaN evaluation of a feature set that could not be cross-validated (its row stays on
     the leaderboard, with its model and drop counts)."""
     keep = np.isfinite(y) if X is None else np.isfinite(y) & np.isfinite(X).all(axis=1)
-    nan = {name: math.nan for name in METRICS}
+    nan = dict.fromkeys(ALL_METRICS, math.nan)
     return Evaluation(nan, dict(nan), dict(nan), dict(nan), int(keep.sum()), int((~keep).sum()), 0)

@@ -41,6 +41,9 @@ class Task:
 
     name: ClassVar[str] = ""
     targets: ClassVar[tuple[str, ...]] = ()
+    greater_is_better: ClassVar[dict[str, bool]] = {}
+    """Each of :attr:`targets` -> whether a larger value means a better model (accuracies: True;
+    losses, errors and generalization gaps: False). Model-selection scores choose by it."""
     version: ClassVar[str] = "1"
     """Bump when training changes its results; stored models then retrain."""
     grid_metrics: ClassVar[tuple[str, ...]] = ("loss",)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -76,6 +76,14 @@ class Classification(Task):
     """
 
     targets = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "generalization_gap", "loss_gap")
+    greater_is_better: ClassVar[dict[str, bool]] = {
+        "train_loss": False,
+        "train_accuracy": True,
+        "test_loss": False,
+        "test_accuracy": True,
+        "generalization_gap": False,
+        "loss_gap": False,
+    }
     version = "3"
     grid_metrics = ("loss", "accuracy")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -52,6 +52,7 @@ class ConvectionPINN(Task):
     ``lbfgs_steps`` L-BFGS iterations (0 to skip), ``seed``. Checkpoints count Adam steps."""
 
     targets = ("rel_l2_error", "rel_linf_error", "train_loss")
+    greater_is_better: ClassVar[dict[str, bool]] = {"rel_l2_error": False, "rel_linf_error": False, "train_loss": False}
     version = "1"
 
     def _targets(self, data: ConvectionPoints, beta: float) -> dict[str, Any]:
