@@ -49,6 +49,9 @@ def test_cli_writes_leaderboard_and_second_run_loads_from_store(tmp_path):
     board = pd.read_csv(csv)
     assert set(board["regressor"]) == {"mean", "ridge", "random_forest"}
     assert set(board["target"]) == {"test_accuracy", "generalization_gap"}
+    univariate = pd.read_csv(tmp_path / "boards" / "tiny.univariate.csv")
+    assert set(univariate["target"]) == {"test_accuracy", "generalization_gap"}
+    assert "Spearman ρ" in (tmp_path / "boards" / "tiny.univariate.md").read_text()
     r2 = _cli(args, tmp_path)
     assert r2.returncode == 0, r2.stderr
     computed = re.findall(r"(\w+): \d+ loaded from store, (\d+) computed", r2.stderr)

@@ -210,6 +210,19 @@ def test_cmi_is_one_for_a_perfect_measure_and_zero_for_a_constant():
     assert cmi.per_set[()] > 0.1 and cmi.per_set[("w",)] == pytest.approx(0.0, abs=1e-12) and cmi.value < 1e-12
 
 
+def test_blocks_keep_only_pairs_within_a_block():
+    # target [1, 2, 3, 4], blocks [0, 0, 1, 1] (e.g. two test folds); pairs within blocks: (0,1), (1,0), (2,3), (3,2).
+    # measure [1, 2, 4, 3]: (1,0) g+ m+, (0,1) g- m-, (3,2) g+ m-, (2,3) g- m+: counts 1 each, I = 0 -> K = 0
+    # (over all 12 pairs the measure is mostly concordant and K > 0). measure [1, 2, 3, 4]: all concordant -> K = 1.
+    hp = {"h": ["a"] * 4}  # constant: only the empty conditioning set
+    target, blocks = [1.0, 2, 3, 4], np.array([0, 0, 1, 1])
+    assert conditional_mutual_information([1.0, 2, 4, 3], target, hp, blocks=blocks).value == pytest.approx(0.0)
+    assert conditional_mutual_information([1.0, 2, 4, 3], target, hp).value > 0.2
+    assert conditional_mutual_information([1.0, 2, 3, 4], target, hp, blocks=blocks).value == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="blocks must be one label per model"):
+        pgdl_score([1.0, 2, 3, 4], target, hp, blocks=np.array([0, 1]))
+
+
 # ----------------------------------------------------------------------------- model selection
 
 
@@ -242,6 +255,19 @@ def test_precision_at_k_hand_examples():
     assert precision_at_k(np.stack([target, pred]), target, 2) == pytest.approx([1.0, 0.5])
     with pytest.raises(ValueError, match="1 <= k <= n models; got k=6 with n=5"):
         precision_at_k(pred, target, 6)
+
+
+def test_top_k_membership_equals_the_pairwise_definition_with_ties():
+    # P(model i in the top k, ties broken at random) = clip((k - #{v > v_i}) / #{v == v_i}, 0, 1)
+    from benchmark.evaluation.measures import _top_k_membership
+
+    v = np.random.default_rng(3).integers(0, 4, size=(200, 9)).astype(float)
+    greater = (v[..., None, :] > v[..., :, None]).sum(axis=-1)
+    equal = (v[..., None, :] == v[..., :, None]).sum(axis=-1)
+    for k in (1, 3, 9):
+        membership = _top_k_membership(v, k)
+        np.testing.assert_allclose(membership, np.clip((k - greater) / equal, 0.0, 1.0))
+        np.testing.assert_allclose(membership.sum(axis=-1), k)
 
 
 # ----------------------------------------------------------------------------- paired comparison

@@ -301,7 +301,7 @@ def evaluate_feature_set(
     hp_k = None if hparams is None else hparams.reset_index(drop=True).loc[keep].reset_index(drop=True)
     if hp_k is not None and axes is None:
         axes = [str(c) for c in hp_k.columns if c != "seed" and hp_k[c].nunique(dropna=False) > 1]
-    single = split == "group_kfold"
+    single = len(names) == 1  # one stratum: the zoo's resamples, as under group_kfold
     values, draws, pairs = [], [], []
     for s in range(len(names)):
         rows = np.flatnonzero(s_k == s)
