@@ -31,6 +31,7 @@ from benchmark.checks import diverged_models, model_problems, range_problems, ty
 from benchmark.data import DATASETS, load_dataset
 from benchmark.descriptors import DESCRIPTORS, Descriptor, DescriptorInputs, build_descriptor
 from benchmark.evaluation import CONSTANT, SPLITS, build_regressor, compare_with_baselines, evaluate_feature_set
+from benchmark.evaluation.diagrams import DISTANCES, VECTORIZERS, DiagramKNNRegressor, diagram_pipeline
 from benchmark.evaluation.protocol import TooFewGroupsError, unscored
 from benchmark.hessian import (
     hutchinson_samples,
@@ -55,6 +56,7 @@ from benchmark.landscape.grid import NORM_STATS, batch_statistics, running_stat_
 from benchmark.models import ARCHITECTURES, build_model, load_state
 from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, PartialGrid, ScoreRow, TrainingRun
 from benchmark.store import ArtifactStore, artifact_key
+from benchmark.topology import sublevel_persistence
 from benchmark.zoo import TASKS, ModelSpec, Objective, expand_zoo
 from benchmark.zoo.manifest import export_manifest, load_manifest
 
@@ -187,6 +189,18 @@ def validate(cfg: Mapping[str, Any]) -> None:
         )
     if cv["trace_samples"] < 2:
         problems.append(f"curvature.trace_samples={cv['trace_samples']} must be >= 2 (64 is typical).")
+    for name, spec in (cfg["evaluation"].get("diagram_sets") or {}).items():
+        if spec is None:
+            continue
+        try:
+            diagram_regressors(spec, cfg["regressor"])
+        except ConfigError as exc:
+            problems.append(f"evaluation.diagram_sets.{name}: {exc}")
+        if not 0 <= int(spec.get("homology", 0)) < ls["ndim"]:
+            problems.append(
+                f"evaluation.diagram_sets.{name}.homology={spec.get('homology')} must be in 0..{ls['ndim'] - 1} "
+                f"for {ls['ndim']}-D landscapes."
+            )
     if cv.get("slq_probes", 0) < 0:
         problems.append(f"curvature.slq_probes={cv['slq_probes']} must be >= 0 (0: no spectral density).")
     if problems:
@@ -668,15 +682,47 @@ def check_protocol(protocol: Mapping[str, Any]) -> None:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
 
+def landscape_diagrams(landscapes: Sequence[Landscape], homology: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each landscape's persistence diagram in dimension ``homology`` and the index column a
+    diagram feature set regresses on (NaN for a landscape without valid nodes, which the
+    evaluation then drops)."""
+    diagrams, index = [], []
+    for i, ls in enumerate(landscapes):
+        if homology >= ls.ndim:
+            raise ConfigError(
+                f"a diagram set asks for H{homology} of {ls.ndim}-D landscapes; use homology < landscape.ndim."
+            )
+        diagrams.append(sublevel_persistence(ls.values)[homology])
+        index.append(float(i) if ls.valid.any() else math.nan)
+    return diagrams, np.array(index)[:, None]
+
+
+def diagram_regressors(spec: Mapping[str, Any], regressors: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The (name, config) pairs a diagram set is scored with: every selected regressor after a
+    vectorizer, or one k-NN by a diagram distance."""
+    if "distance" in spec:
+        if spec["distance"] not in DISTANCES:
+            raise ConfigError(f"diagram set distance={spec['distance']!r} is unknown; use one of {DISTANCES}.")
+        return [(f"knn_{spec['distance']}", {"n_neighbors": int(spec.get("n_neighbors", 3))})]
+    if spec.get("vectorizer") not in VECTORIZERS:
+        raise ConfigError(
+            f"diagram set vectorizer={spec.get('vectorizer')!r} is unknown; use one of {VECTORIZERS} "
+            f"(or give a distance: one of {DISTANCES})."
+        )
+    return list(regressors.items())
+
+
 def stage_scores(
     store: ArtifactStore,
     cfg: Mapping[str, Any],
     descriptors: Mapping[str, Descriptor],
     models: Sequence[ModelRecord],
     features: pd.DataFrame,
+    landscapes: Sequence[Landscape] = (),
 ) -> list[ScoreRow]:
     """Score every (target, feature set, regressor) under the protocol, then compare each row with
-    the best baseline on the same bootstrap resamples."""
+    the best baseline on the same bootstrap resamples. Diagram feature sets
+    (``evaluation.diagram_sets``) score the landscapes' persistence diagrams directly."""
     zoo = cfg["zoo"]["name"]
     protocol = cfg["protocol"]
     check_protocol(protocol)
@@ -723,10 +769,47 @@ def stage_scores(
                     [data_digest, design_digest],
                 )
                 jobs.append((key, target, fs_name, kind, X, y, reg_name, reg_cfg))
+        for fs_name, spec in (cfg["evaluation"].get("diagram_sets") or {}).items():
+            if spec is None:  # switched off
+                continue
+            if not landscapes:
+                log.info("diagram set %s skipped: no landscape descriptor is selected", fs_name)
+                continue
+            diagrams, X = landscape_diagrams(landscapes, int(spec.get("homology", 0)))
+            digest = hashlib.sha256(
+                b"".join(d.tobytes() for d in diagrams) + X.tobytes() + y.tobytes() + "\0".join(groups).encode()
+            ).hexdigest()
+            for reg_name, reg_cfg in diagram_regressors(spec, cfg["regressor"]):
+                key = artifact_key(
+                    "scores",
+                    SCORES_VERSION,
+                    {
+                        "zoo": zoo,
+                        "target": target,
+                        "greater_is_better": task.greater_is_better[target],
+                        "feature_set": fs_name,
+                        "diagram_set": dict(spec),
+                        "regressor": reg_cfg,
+                        "protocol": protocol,
+                        "axes": axes,
+                    },
+                    [digest, design_digest],
+                )
+                jobs.append((key, target, fs_name, "topology", X, y, reg_name, (reg_cfg, spec, diagrams)))
+
+    def make_estimator(reg_name: str, reg_cfg: Any) -> Any:
+        if isinstance(reg_cfg, tuple):  # a diagram set: (regressor config, diagram spec, diagrams)
+            base_cfg, spec, diagrams = reg_cfg
+            if "distance" in spec:
+                return DiagramKNNRegressor(diagrams, int(spec.get("n_neighbors", 3)), spec["distance"])
+            return diagram_pipeline(
+                diagrams, spec["vectorizer"], build_regressor(reg_name, base_cfg), int(spec.get("resolution", 20))
+            )
+        return build_regressor(reg_name, reg_cfg)
 
     def compute(i: int) -> ScoreRow:
         _, target, fs_name, kind, X, y, reg_name, reg_cfg = jobs[i]
-        make = None if reg_cfg is None else (lambda: build_regressor(reg_name, reg_cfg))
+        make = None if reg_cfg is None else (lambda: make_estimator(reg_name, reg_cfg))
         try:
             ev = evaluate_feature_set(
                 X,
@@ -837,7 +920,9 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     features = stage_descriptors(store, descriptors, models, inputs)
     timed("descriptors", t0)
     t0 = time.perf_counter()
-    scores = stage_scores(store, cfg, descriptors, models, features)
+    scores = stage_scores(
+        store, cfg, descriptors, models, features, inputs["landscape"][0] if "landscape" in inputs else ()
+    )
     timed("evaluation", t0)
     summary = store.summary()
     log.info("store %s: %s", store.root, summary)

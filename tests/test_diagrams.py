@@ -71,3 +71,33 @@ def test_diagram_knn_by_hand():
     np.testing.assert_array_equal(knn2.predict(np.array([[1]])), [20.0])
     with pytest.raises(ValueError, match="diagram distance 'l2' is unknown"):
         diagram_distance(diagrams[0], diagrams[1], "l2")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+evaluation.diagram_sets.bad={homology: 0, vectorizer: pixels}", "vectorizer='pixels' is unknown"),
+        ("+evaluation.diagram_sets.bad={homology: 0, distance: l1}", "distance='l1' is unknown"),
+        ("+evaluation.diagram_sets.bad={homology: 2, distance: bottleneck}", "homology=2 must be in 0..1"),
+    ],
+)
+def test_bad_diagram_sets_are_refused(override, message, tmp_path):
+    from benchmark.pipeline import ConfigError, validate
+    from tests.conftest import compose_plain
+
+    with pytest.raises(ConfigError, match=message):
+        validate(compose_plain([override], tmp_path))
+
+
+def test_diagram_sets_reach_the_leaderboard(tmp_path):
+    from benchmark.pipeline import run
+    from tests.conftest import compose_plain
+
+    cfg = compose_plain(
+        ["experiment=tiny", "threads=1", "+evaluation.diagram_sets.h0_image={homology: 0, vectorizer: silhouette}"],
+        tmp_path,
+    )
+    frame = run(cfg).scores_frame()
+    rows = frame[frame["feature_set"].isin(["h0_image", "h0_bottleneck"])]
+    assert set(rows["regressor"]) == {"ridge", "random_forest", "knn_bottleneck"}
+    assert set(rows["kind"]) == {"topology"} and (rows["n_models"] == 8).all()
