@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.studies.stability import agreement_table, descriptor_flags, rank_agreement
+from benchmark.report.stability import descriptor_flags, read_flags
+from benchmark.studies.stability import agreement_table, rank_agreement
 
 
 def test_rank_agreement_drops_non_finite_rows_and_needs_three():
@@ -38,3 +39,45 @@ def test_agreement_table_and_flags_by_hand():
         {**variants, ("seed", 2): ref.assign(d__same=[5, 4, 3, 2, 1]).astype(float)}, ("steps", 41), 0.5
     )
     assert descriptor_flags(worse).set_index("descriptor").loc["d", "flag"] == "unstable"
+
+
+def test_leaderboard_marks_unstable_descriptors(tmp_path):
+    from benchmark.report.leaderboard import render_markdown
+
+    pd.DataFrame(
+        {
+            "descriptor": ["merge_tree", "merge_tree", "geometry"],
+            "feature": ["a", "b", "c"],
+            "stable": [False, False, True],
+            "experiment": "default",
+        }
+    ).to_csv(tmp_path / "stability.csv", index=False)
+    flags, experiment = read_flags(tmp_path)
+    assert flags == {"geometry": "stable", "merge_tree": "unstable"} and experiment == "default"
+    assert read_flags(tmp_path / "nowhere") == ({}, "")
+    frame = pd.DataFrame(
+        {
+            "zoo": "z",
+            "target": "t",
+            "feature_set": ["merge_tree", "geometry"],
+            "kind": "topology",
+            "regressor": "ridge",
+            "protocol": "group_kfold",
+            "n_models": 4,
+            "n_dropped": 0,
+            "n_folds": 2,
+            "r2_value": [0.1, 0.2],
+        }
+    )
+    prov = {
+        "date": "d",
+        "git_commit": "c",
+        "python": "3",
+        "packages": {},
+        "overrides": [],
+        "timings_s": {},
+        "config": "",
+    }
+    md = render_markdown(frame, "x", prov, "cmd", flags=flags, flag_source=experiment)
+    assert "| merge_tree ⚠ unstable |" in md and "| geometry |" in md
+    assert "unstable" in md.split("## z")[0]  # the legend says where the flag comes from

@@ -22,6 +22,7 @@ import yaml
 
 from benchmark.evaluation.measures import univariate_spearman
 from benchmark.records import COMPARED_METRICS, COMPARISON_STATS, SCORE_METRICS, SCORE_STATS
+from benchmark.report.stability import read_flags
 
 KEY_COLUMNS = ["zoo", "target", "feature_set", "kind", "regressor", "protocol"]
 HEADERS = {
@@ -87,7 +88,17 @@ def sort_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(by, ascending=asc, na_position="last", kind="mergesort").reset_index(drop=True)
 
 
-def render_markdown(frame: pd.DataFrame, title: str, prov: Mapping[str, Any], command: str) -> str:
+def render_markdown(
+    frame: pd.DataFrame,
+    title: str,
+    prov: Mapping[str, Any],
+    command: str,
+    flags: Mapping[str, str] | None = None,
+    flag_source: str = "",
+) -> str:
+    """The leaderboard page; ``flags`` (descriptor -> ``stable``/``unstable``, from the stability
+    study) mark unstable descriptors' rows."""
+    flags = flags or {}
     frame = sort_rows(with_score_columns(frame))
     lines = [
         f"# Leaderboard: {title}",
@@ -104,7 +115,13 @@ def render_markdown(frame: pd.DataFrame, title: str, prov: Mapping[str, Any], co
         "standard deviation of the MAE over single test folds (the CSV has the fold spread of every "
         "score). `constant` predicts the training-fold mean (rank and pair scores undefined: —; regret "
         "and precision@k at chance); `reference` rows use the hyperparameters themselves. "
-        "See docs/protocol.md.",
+        "See docs/protocol.md."
+        + (
+            f" ⚠ unstable: the descriptor's model ranking changed with the grid resolution or the direction "
+            f"seed in the stability study of experiment `{flag_source}` (docs/stability.md)."
+            if "unstable" in flags.values()
+            else ""
+        ),
         "",
         "| provenance | |",
         "|---|---|",
@@ -129,7 +146,8 @@ def render_markdown(frame: pd.DataFrame, title: str, prov: Mapping[str, Any], co
         for row in block.itertuples(index=False):
             r = row._asdict()
             cells = [f"`{r['settings']}`" if r["settings"] else ""] if has_settings else []
-            cells += [r["feature_set"], r["kind"], r["regressor"]]
+            mark = " ⚠ unstable" if flags.get(r["feature_set"]) == "unstable" else ""
+            cells += [r["feature_set"] + mark, r["kind"], r["regressor"]]
             cells += [_cell(r[f"{m}_value"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in SCORE_METRICS]
             cells.append(_win_p(r[f"{COMPARED}_win_rate"], r[f"{COMPARED}_p_vs_baseline"]))
             cells.append(_sd(r["mae_fold_std"]))
@@ -153,12 +171,14 @@ def render_markdown(frame: pd.DataFrame, title: str, prov: Mapping[str, Any], co
 def write_leaderboard(
     frame: pd.DataFrame, directory: str | os.PathLike[str], name: str, prov: Mapping[str, Any], command: str
 ) -> tuple[Path, Path]:
-    """Write ``<directory>/<name>.md`` and ``.csv`` atomically; returns both paths."""
+    """Write ``<directory>/<name>.md`` and ``.csv`` atomically; returns both paths. Descriptors the
+    stability study (``<directory>/stability.csv``) flags are marked."""
     directory = Path(directory)
     frame = sort_rows(frame)
     md = directory / f"{name}.md"
     csv_path = directory / f"{name}.csv"
-    _atomic_write(md, render_markdown(frame, name, prov, command))
+    flags, source = read_flags(directory)
+    _atomic_write(md, render_markdown(frame, name, prov, command, flags, source))
     _atomic_write(
         csv_path, frame.to_csv(index=False, float_format="%.17g", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     )

@@ -30,10 +30,9 @@ from scipy.stats import spearmanr
 from benchmark import pipeline
 from benchmark.cli import conf_dir
 from benchmark.descriptors import DESCRIPTORS
+from benchmark.report.stability import STABILITY_CSV, descriptor_flags
 
 log = logging.getLogger("benchmark.stability")
-
-STABILITY_CSV = "stability.csv"
 
 
 def compose_config(overrides: Sequence[str]) -> dict:
@@ -79,15 +78,6 @@ def agreement_table(
             }
         )
     return pd.DataFrame(rows)
-
-
-def descriptor_flags(table: pd.DataFrame) -> pd.DataFrame:
-    """Per descriptor: number of features, how many are stable, and the flag (unstable when fewer
-    than half are stable)."""
-    grouped = table.groupby("descriptor")["stable"]
-    out = pd.DataFrame({"features": grouped.size(), "stable_features": grouped.sum()})
-    out["flag"] = np.where(out["stable_features"] * 2 >= out["features"], "stable", "unstable")
-    return out.reset_index()
 
 
 def run_study(
