@@ -35,6 +35,19 @@ leaderboards: $(STAMP)
 	$(BIN)/python -m benchmark.report.zoo_index leaderboards docs/zoos.md $(EXPERIMENTS)
 	$(BIN)/python -m benchmark.report.overall leaderboards $(EXPERIMENTS)
 
+# descriptor stability across resolutions and direction seeds (docs/stability.md, leaderboards/stability.csv;
+# leaderboards written afterwards mark unstable descriptors)
+stability: $(STAMP)
+	$(BIN)/python -m benchmark.studies.stability --experiment default --steps 21 41 81 --seeds 0 1 2
+
+# the seed paper's claims, measured (docs/reproduction.md and its figures)
+reproduce: $(STAMP)
+	$(BIN)/python -m benchmark.studies.reproduction
+
+# the configuration reference, from conf/
+config-reference: $(STAMP)
+	$(BIN)/python -m benchmark.report.config_reference conf docs/config_reference.md
+
 # grid and curvature engines side by side with peer packages (docs/performance.md); e.g. ARGS='--threads 2'.
 # Landscaper's dependency topopy pins numpy<2 and networkx<3, so it goes in without dependencies.
 perf: $(STAMP)
