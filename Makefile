@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 EXPERIMENTS := default digits_cnn mnist1d pinn_convection timm_arch
 
-.PHONY: run test test-slow leaderboards perf lint format clean-store venv
+.PHONY: run test test-slow leaderboards stability reproduce config-reference perf lint format clean-store venv
 
 venv: $(STAMP)
 
