@@ -101,3 +101,12 @@ def test_diagram_sets_reach_the_leaderboard(tmp_path):
     rows = frame[frame["feature_set"].isin(["h0_image", "h0_bottleneck"])]
     assert set(rows["regressor"]) == {"ridge", "random_forest", "knn_bottleneck"}
     assert set(rows["kind"]) == {"topology"} and (rows["n_models"] == 8).all()
+
+
+@pytest.mark.parametrize("name", VECTORIZERS)
+def test_folds_of_empty_diagrams_predict_finite_values(name):
+    # single-basin landscapes: no finite H0 pair; a fold of only those has no vectorizer range
+    diagrams = [np.array([[0.0, np.inf]])] * 6 + [np.array([[0.0, 1.0], [0.0, np.inf]])] * 2
+    y = np.arange(8.0)
+    pipe = diagram_pipeline(diagrams, name, Ridge()).fit(np.arange(6.0)[:, None], y[:6])
+    assert np.isfinite(pipe.predict(np.arange(8.0)[:, None])).all()

@@ -22,6 +22,7 @@ import gudhi.representations as rep
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 VECTORIZERS = ("persistence_image", "landscape", "betti_curve", "silhouette")
 DISTANCES = ("bottleneck", "wasserstein")
@@ -59,11 +60,20 @@ def vectorizer(name: str, resolution: int = 20) -> TransformerMixin:
     raise ValueError(f"diagram vectorizer {name!r} is unknown; use one of {VECTORIZERS}.")
 
 
+def empty_as_zero(X: np.ndarray) -> np.ndarray:
+    """Vectors of diagrams with NaN entries set to 0: a vectorizer fitted on training diagrams that
+    are all empty (single-basin landscapes have no finite H0 pair) has no range and returns NaN;
+    an empty diagram is the zero function in every vectorization."""
+    return np.nan_to_num(np.asarray(X, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def diagram_pipeline(
     diagrams: Sequence[np.ndarray], name: str, regressor: BaseEstimator, resolution: int = 20
 ) -> Pipeline:
     """Index -> diagram -> finite pairs -> vector (fitted in the fold) -> ``regressor``."""
-    return make_pipeline(DiagramLookup(diagrams), vectorizer(name, resolution), regressor)
+    return make_pipeline(
+        DiagramLookup(diagrams), vectorizer(name, resolution), FunctionTransformer(empty_as_zero), regressor
+    )
 
 
 def diagram_distance(a: np.ndarray, b: np.ndarray, metric: str = "bottleneck") -> float:
