@@ -134,10 +134,11 @@ def _hydra_main(cfg: DictConfig) -> None:
         plain["threads"] = launcher_threads(hc.launcher)
     try:
         if plain.get("dry_run"):
-            rows = pipeline.plan(plain)
+            keys: dict[str, dict[str, bool]] = {}
+            rows = pipeline.plan(plain, keys)
             print(format_plan(plain["name"], rows))
-            if hc.mode == RunMode.MULTIRUN:
-                (Path(hc.runtime.output_dir) / "plan.json").write_text(json.dumps(rows))
+            if hc.mode == RunMode.MULTIRUN:  # for the sweep's table (GatherLeaderboard)
+                (Path(hc.runtime.output_dir) / "plan.json").write_text(json.dumps({"rows": rows, "keys": keys}))
             return
         result = pipeline.run(plain)
         log.info("torch threads: %d", torch.get_num_threads())

@@ -941,24 +941,33 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     )
 
 
-def plan(cfg: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+def plan(cfg: Mapping[str, Any], keys: dict[str, dict[str, bool]] | None = None) -> list[tuple[str, int, int]]:
     """What a run would compute: ``(stage, artifacts needed, already in the store)`` per stage.
 
     Nothing is trained or evaluated. Scores are keyed by the feature values themselves, so their
     row counts only the number of score rows (the store count is reported as -1: unknown).
+    ``keys``, when given, receives every planned artifact per stage, ``{key: already stored}``
+    (so a sweep can count artifacts that several jobs share once).
     """
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
     store = ArtifactStore(cfg["paths"]["store"])
     zoo = cfg["zoo"]
     rows: list[tuple[str, int, int]] = []
+    keys = {} if keys is None else keys
+
+    def add(stage: str, stage_keys: Sequence[str]) -> None:
+        keys[stage] = {k: store.exists(stage, k) for k in stage_keys}
+        rows.append((stage, len(stage_keys), sum(keys[stage].values())))
+
     if zoo.get("source") == "manifest":
         _, model_keys, _ = stage_manifest_zoo(cfg)
+        keys["manifest"] = dict.fromkeys(model_keys, True)
         rows.append(("manifest", len(model_keys), len(model_keys)))
     else:
         task = TASKS.get(zoo["task"])
         specs, run_keys, checkpoints = _runs(cfg)
-        rows.append(("run", len(run_keys), sum(store.exists("run", k) for k in run_keys)))
+        add("run", run_keys)
         model_keys = [
             f"{key}@{epoch}"
             for spec, key in zip(specs, run_keys, strict=True)
@@ -970,9 +979,8 @@ def plan(cfg: Mapping[str, Any]) -> list[tuple[str, int, int]]:
     for stage, version in (("landscape", LANDSCAPE_VERSION), ("curvature", CURVATURE_VERSION)):
         if stage in needed:
             inputs[stage] = _stage_keys(stage, version, cfg[stage], model_keys)
-            rows.append((stage, len(model_keys), sum(store.exists(stage, k) for k in inputs[stage])))
-    feature_keys = [k for name, d in descriptors.items() for k in _feature_keys(name, d, inputs, len(model_keys))]
-    rows.append(("features", len(feature_keys), sum(store.exists("features", k) for k in feature_keys)))
+            add(stage, inputs[stage])
+    add("features", [k for name, d in descriptors.items() for k in _feature_keys(name, d, inputs, len(model_keys))])
     sets = feature_sets(descriptors, cfg["evaluation"].get("combinations") or {})
     n_scores = len(cfg["evaluation"]["targets"]) * (1 + (len(sets) - 1) * len(cfg["regressor"]))
     rows.append(("scores", n_scores, -1))

@@ -97,8 +97,15 @@ def test_dry_run_of_a_study_prints_every_job_and_computes_nothing(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "dry run of a sweep of 3 jobs: nothing computed" in r.stdout
     table = r.stdout[r.stdout.index("dry run of a sweep") :].splitlines()
-    assert re.match(r"0\s+12/12\s+12/12\s+12/12\s+60/60\s+\?/\d+\s+zoo\.axes\.beta=\[1,5,10,20\]$", table[2])
-    assert re.match(r"2\s+21/21\s+21/21\s+21/21\s+105/105\s+\?/\d+\s+zoo\.axes\.beta=\[1,5,10,20,30,40,50\]$", table[4])
+    cells = [line.split() for line in table[2:6]]
+    assert [c[:4] for c in cells] == [
+        ["0", "12/12", "12/12", "12/12"],
+        ["1", "12/12", "12/12", "12/12"],
+        ["2", "21/21", "21/21", "21/21"],
+        ["all", "21/21", "21/21", "21/21"],  # the three jobs share the 21 models: each counted once
+    ]
+    assert cells[3][4] == cells[2][4]  # features: the pooled job needs them all
+    assert cells[0][-1] == "zoo.axes.beta=[1,5,10,20]" and cells[2][-1] == "zoo.axes.beta=[1,5,10,20,30,40,50]"
     assert "no leaderboard" not in r.stderr
     assert not (tmp_path / "store").exists() and not (tmp_path / "boards").exists()
 
@@ -245,3 +252,26 @@ def test_two_processes_on_one_store_compute_each_artifact_once(tmp_path):
     assert _all_whole(home) == sum(stored.values())
     a, b = (pd.read_csv(tmp_path / f"b{i}" / "tiny.csv") for i in range(2))
     pd.testing.assert_frame_equal(a[NUMBERS], b[NUMBERS], check_exact=True)
+
+
+def test_launcher_timing_report_shows_every_repeat_and_the_median():
+    from benchmark.perf.sweep_launchers import SweepTiming, launcher_overrides, report
+
+    keys = {"settings": [""], "zoo": ["z"], "target": ["t"], "feature_set": ["f"], "regressor": ["ridge"]}
+    board = pd.DataFrame({**keys, "r2_value": [0.5]})
+    other = board.assign(r2_value=[0.25])
+
+    def pair(basic_s: float, joblib_s: float, joblib_board: pd.DataFrame) -> tuple[SweepTiming, SweepTiming]:
+        return (
+            SweepTiming("basic", basic_s, {"experiment=a": basic_s - 1}, board),
+            SweepTiming("joblib", joblib_s, {"experiment=a": joblib_s - 1}, joblib_board),
+        )
+
+    text = report([pair(100, 60, board), pair(100, 70, board), pair(100, 50, board)], 2, ["x=1"])
+    assert "| 2 | 100.0 | 70.0 | 0.70 |" in text
+    assert "| experiment=a | 99.0 | 59.0 |" in text  # the jobs of the median repeat
+    assert "median of 3: 0.60 (meets the target <= 0.65); leaderboards identical: yes" in text
+    assert "misses" in report([pair(100, 66, board)], 2, []) and "identical: NO" in report([pair(1, 1, other)], 2, [])
+    assert launcher_overrides("joblib", 3) == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"]
+    with pytest.raises(ValueError, match="unknown"):
+        launcher_overrides("slurm", 2)

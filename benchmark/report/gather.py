@@ -94,8 +94,8 @@ def gather_leaderboard(
 def sweep_plan(sweep_dir: str | Path) -> str:
     """The dry-run plans of a sweep's jobs (each job's ``plan.json``) as one table.
 
-    Each cell is ``to compute/needed``; an artifact that several jobs share (the zoo of a grid
-    sweep, say) is counted in each job, and computed once when the sweep runs.
+    Each cell is ``to compute/needed``; the last row counts the distinct artifacts of the whole
+    sweep, so an artifact that several jobs share (the zoo of a grid sweep, say) counts once.
     """
     sweep_dir = Path(sweep_dir)
     jobs = sorted(
@@ -107,26 +107,26 @@ def sweep_plan(sweep_dir: str | Path) -> str:
     plans = [json.loads((job / "plan.json").read_text()) for job in jobs]
     overrides = [_job_overrides(job) for job in jobs]
     common = set.intersection(*(set(o) for o in overrides))
-    stages = list(dict.fromkeys(stage for plan in plans for stage, _, _ in plan))
+    stages = list(dict.fromkeys(stage for plan in plans for stage, _, _ in plan["rows"]))
     header = f"{'job':<5}" + "".join(f"{s:>14}" for s in stages) + "   settings"
     lines = [f"dry run of a sweep of {len(jobs)} jobs: nothing computed; to compute/needed per stage", header]
-    needed = dict.fromkeys(stages, 0)
-    todo: dict[str, int | None] = dict.fromkeys(stages, 0)
     for job, plan, ovr in zip(jobs, plans, overrides, strict=True):
-        cells = {stage: (total, stored) for stage, total, stored in plan}
+        cells = {stage: (total, stored) for stage, total, stored in plan["rows"]}
         row = f"{job.name:<5}"
         for stage in stages:
             total, stored = cells.get(stage, (0, 0))
-            missing = None if stored < 0 else total - stored
-            row += _cell(missing, total)
-            needed[stage] += total
-            todo[stage] = None if missing is None or todo[stage] is None else todo[stage] + missing
+            row += _cell(None if stored < 0 else total - stored, total)
         lines.append(row + "   " + " ".join(o for o in ovr if o not in common))
-    lines.append(
-        f"{'all':<5}"
-        + "".join(_cell(todo[s], needed[s]) for s in stages)
-        + "   (an artifact shared by several jobs counts in each; ? = keyed by feature values)"
-    )
+    total_row = f"{'all':<5}"
+    for stage in stages:
+        distinct: dict[str, bool] = {}
+        for plan in plans:
+            distinct.update(plan["keys"].get(stage, {}))
+        if distinct:
+            total_row += _cell(sum(not stored for stored in distinct.values()), len(distinct))
+        else:  # scores: keyed by feature values, unknown before the features exist
+            total_row += _cell(None, sum(t for plan in plans for s, t, _ in plan["rows"] if s == stage))
+    lines.append(total_row + "   (distinct artifacts: those shared by several jobs count once; ? = not known yet)")
     return "\n".join(lines)
 
 
