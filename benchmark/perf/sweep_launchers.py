@@ -10,8 +10,8 @@ ratio joblib / basic (per repeat, and the median), the seconds every job spent i
 (from its ``timings.json``: how the work spreads over the workers), and whether both launchers
 wrote the same leaderboard.
 
-``--scale small`` (the default) trains every zoo briefly (one seed per configuration, one epoch;
-PINNs 300 Adam and 50 L-BFGS steps; a hyperparameter a zoo's task does not use is ignored), on
+``--scale small`` (the default) trains every zoo briefly (one epoch; PINNs 300 Adam and 50
+L-BFGS steps; a hyperparameter a zoo's task does not use is ignored), on
 5x5 grids, with few Hessian-vector products and bootstrap resamples (the overrides are printed);
 ``--scale full`` runs the study as configured. The two jobs of a zoo split its training,
 landscapes and curvature between them (per model, through the store's locks); a zoo of few,
@@ -35,7 +35,6 @@ import pandas as pd
 
 STUDY = "compare_descriptors"
 SMALL = (
-    "zoo.axes.seed=[0]",
     "++zoo.fixed.epochs=1",  # classification zoos; PINNs train by steps:
     "++zoo.fixed.adam_steps=300",
     "++zoo.fixed.lbfgs_steps=50",
@@ -113,7 +112,9 @@ def same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return a[keys].equals(b[keys]) and a[numbers].equals(b[numbers])
 
 
-def report(pairs: list[tuple[SweepTiming, SweepTiming]], n_jobs: int, overrides: list[str]) -> str:
+def report(
+    pairs: list[tuple[SweepTiming, SweepTiming]], n_jobs: int, overrides: list[str], loads: tuple[float, ...] = ()
+) -> str:
     """The side-by-side tables (Markdown): every repeat's wall times and ratio, then the jobs of
     the repeat with the median ratio."""
     ratios = [joblib.seconds / basic.seconds for basic, joblib in pairs]
@@ -121,7 +122,8 @@ def report(pairs: list[tuple[SweepTiming, SweepTiming]], n_jobs: int, overrides:
     basic, joblib = pairs[min(range(len(pairs)), key=lambda i: abs(ratios[i] - median))]
     lines = [
         f"descriptor-comparison sweep: landscape-bench -m study={STUDY} threads=1 {' '.join(overrides)}".rstrip(),
-        f"{len(basic.job_seconds)} jobs; every sweep in a fresh store; {os.cpu_count()} CPU cores",
+        f"{len(basic.job_seconds)} jobs; every sweep in a fresh store; {os.cpu_count()} CPU cores"
+        + (f"; load average (1 min) {' / '.join(f'{x:.1f}' for x in loads)} before / after" if loads else ""),
         "",
         f"| repeat | basic, wall s | joblib ({n_jobs} workers), wall s | joblib / basic |",
         "|---|---|---|---|",
@@ -157,13 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = list(SMALL) if args.scale == "small" else []
     pairs = []
+    load_before = os.getloadavg()[0]  # other work on the machine slows the parallel sweep most
     with tempfile.TemporaryDirectory(prefix="sweep_launchers_") as tmp:
         root = args.keep or Path(tmp)
         for r in range(args.repeats):
             basic = run_sweep("basic", overrides, args.n_jobs, root / f"{r}" / "basic")
             joblib = run_sweep("joblib", overrides, args.n_jobs, root / f"{r}" / "joblib")
             pairs.append((basic, joblib))
-    print(report(pairs, args.n_jobs, overrides))
+    print(report(pairs, args.n_jobs, overrides, (load_before, os.getloadavg()[0])))
     return 0
 
 
