@@ -104,7 +104,7 @@ def markdown(table: pd.DataFrame, flags: pd.DataFrame, command: str, experiment:
         f"Experiment `{experiment}`. A feature is stable when the ranking of the zoo's models by it agrees",
         f"with the reference variant (Spearman rho >= {threshold}) at every other resolution and every other",
         "direction seed; a descriptor is flagged unstable when fewer than half of its features are stable.",
-        "Leaderboards mark feature sets that contain an unstable descriptor.",
+        "Leaderboards written after this study mark the rows of unstable descriptors (⚠ unstable).",
         "",
         "Produced by:",
         "",
