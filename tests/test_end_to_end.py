@@ -47,7 +47,7 @@ def test_cli_writes_leaderboard_and_second_run_loads_from_store(tmp_path):
     text = md.read_text()
     assert "git commit" in text and "torch" in text and "resolved config" in text
     board = pd.read_csv(csv)
-    assert set(board["regressor"]) == {"mean", "ridge", "random_forest"}
+    assert set(board["regressor"]) == {"mean", "ridge", "random_forest", "knn_bottleneck"}  # the last: h0_bottleneck
     assert set(board["target"]) == {"test_accuracy", "generalization_gap"}
     univariate = pd.read_csv(tmp_path / "boards" / "tiny.univariate.csv")
     assert set(univariate["target"]) == {"test_accuracy", "generalization_gap"}
@@ -72,7 +72,7 @@ def test_joblib_multirun_gathers_all_jobs(tmp_path):
     r = _cli(args, tmp_path)
     assert r.returncode == 0, r.stderr
     board = pd.read_csv(tmp_path / "boards" / "tiny.csv")
-    assert set(board["regressor"]) == {"mean", "ridge", "random_forest"}
+    assert set(board["regressor"]) == {"mean", "ridge", "random_forest", "knn_bottleneck"}  # the last: h0_bottleneck
     # the constant baseline, computed by both jobs, appears once per target
     assert (board["feature_set"] == "constant").sum() == 2
     assert "sweep of 2 jobs" in r.stdout
