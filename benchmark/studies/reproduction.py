@@ -1,0 +1,587 @@
+"""Reproduce the seed paper's claims (Xie et al., arXiv 2411.09807) quantitatively.
+
+Each claim becomes a measured result with an interval and a verdict:
+
+1. PINN landscapes grow more complex and sharper as the convection coefficient beta rises and
+   training fails (experiment ``pinn_convection``).
+2. Networks without skip connections have rougher landscapes than residual ones (``digits_cnn``).
+3. More saddles and more complex merge trees go with worse models (``default``).
+4. Topology changes over training (``dynamics``: checkpoints of the digits MLP zoo).
+
+Beyond the paper, on every embedded zoo: does topology add predictive power over curvature,
+geometry and weight norms (paired cross-validated comparison), and is it stable across direction
+seeds and resolutions?
+
+    python -m benchmark.studies.reproduction
+
+writes ``docs/reproduction.md`` and its figures under ``docs/figures/reproduction/``. Everything is
+computed through the pipeline and its store, so a second run only redraws.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from benchmark import pipeline
+from benchmark.evaluation import build_regressor
+from benchmark.evaluation.measures import univariate_spearman
+from benchmark.evaluation.metrics import r2, spearman
+from benchmark.evaluation.protocol import bootstrap_draws, group_resamples, out_of_fold_predictions
+from benchmark.records import Landscape
+from benchmark.studies.stability import agreement_table, compose_config
+from benchmark.topology import sublevel_persistence
+
+log = logging.getLogger("benchmark.reproduction")
+
+DESCRIPTORS = ["merge_tree", "hessian", "geometry", "weight_norm", "hyperparameters"]
+TOPOLOGY = ["merge_tree__n_minima", "merge_tree__persistence_total", "merge_tree__persistence_max"]
+SHARPNESS = ["hessian__lambda_max", "hessian__trace", "geometry__sharpness"]
+BASE = ["hessian", "geometry", "weight_norm"]  # what topology must add to
+N_BOOT = 1000
+LEVEL = 0.95
+
+
+@dataclass
+class Claim:
+    """One claim: its statement, what was run, the evidence table, the figures and the verdict."""
+
+    title: str
+    statement: str
+    command: str
+    table: pd.DataFrame
+    figures: list[str]
+    verdict: str
+    reason: str
+    notes: list[str] = field(default_factory=list)
+
+
+def run_experiment(experiment: str, extra: Sequence[str] = ()) -> pipeline.RunResult:
+    """The pipeline's result for ``experiment`` with the study's descriptors (from the store when present)."""
+    cfg = compose_config([f"experiment={experiment}", f"descriptors=[{','.join(DESCRIPTORS)}]", *extra])
+    return pipeline.run(cfg)
+
+
+def _fmt_ci(value: float, low: float, high: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def _correlations(result: pipeline.RunResult, columns: Sequence[str], target: np.ndarray, label: str) -> pd.DataFrame:
+    feats = result.features.loc[[m.model_id for m in result.models], list(columns)]
+    groups = np.array([m.group for m in result.models])
+    table = univariate_spearman(feats, target, groups, N_BOOT, LEVEL, seed=0)
+    table.insert(1, "against", label)
+    return table
+
+
+def _excludes_zero(row: pd.Series, sign: int) -> bool:
+    return bool(row["ci_low"] > 0) if sign > 0 else bool(row["ci_high"] < 0)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _contour(ax: plt.Axes, ls: Landscape, title: str) -> None:
+    """Filled contours of log10 of the loss (losses span orders of magnitude across a grid)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(ls.valid & (ls.values > 0), np.log10(ls.values), np.nan)
+    a, b = ls.axes[0], ls.axes[1]
+    ax.contourf(b, a, values, levels=20, cmap="viridis")
+    ax.plot(0, 0, "w+", markersize=8)
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _diagram(ax: plt.Axes, ls: Landscape) -> None:
+    """H0 diagram: finite pairs as dots, the essential pair as a red triangle at the top edge."""
+    h0 = sublevel_persistence(ls.values)[0]
+    finite = h0[np.isfinite(h0[:, 1])]
+    essential = h0[~np.isfinite(h0[:, 1])]
+    lo = float(h0[:, 0].min())
+    hi = float(finite[:, 1].max()) if len(finite) else float(np.nanmax(ls.values[ls.valid]))
+    top = hi + 0.1 * (hi - lo) + 1e-12
+    ax.plot([lo, top], [lo, top], color="0.6", linewidth=0.8)
+    ax.scatter(finite[:, 0], finite[:, 1], s=8)
+    ax.scatter(essential[:, 0], [top] * len(essential), s=14, marker="^", c="r")
+    ax.set_title(f"H0: {len(h0)} minima", fontsize=8)
+    ax.set_xlabel("birth (loss)", fontsize=6)
+    ax.set_ylabel("death (loss)", fontsize=6)
+    ax.tick_params(labelsize=6)
+
+
+def gallery(landscapes: Sequence[Landscape], titles: Sequence[str], path: Path) -> str:
+    """Contours of log10(loss) (top row; + marks the trained weights) and H0 persistence diagrams
+    (bottom row; the essential pair as a red triangle at the top edge)."""
+    n = len(landscapes)
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 3.9), squeeze=False)
+    for i, (ls, title) in enumerate(zip(landscapes, titles, strict=True)):
+        _contour(axes[0, i], ls, title)
+        _diagram(axes[1, i], ls)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def trend(
+    x: np.ndarray, frame: pd.DataFrame, columns: Sequence[str], xlabel: str, path: Path, log_x: bool = False
+) -> str:
+    """Each column against ``x``: every model as a dot, the mean per x value as a line."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), 2.6), squeeze=False)
+    for ax, col in zip(axes[0], columns, strict=True):
+        y = frame[col].to_numpy(dtype=float)
+        ax.scatter(x, y, s=10, alpha=0.6)
+        xs = np.unique(x)
+        ax.plot(xs, [np.nanmean(y[x == v]) for v in xs], color="C1")
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_title(col.replace("__", ".\n"), fontsize=8)
+        ax.tick_params(labelsize=7)
+        if log_x:
+            ax.set_xscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def claim_pinn(out: Path) -> Claim:
+    result = run_experiment("pinn_convection")
+    beta = np.array([m.hparams["beta"] for m in result.models], dtype=float)
+    error = np.array([m.metrics["rel_l2_error"] for m in result.models], dtype=float)
+    table = pd.concat(
+        [
+            _correlations(result, TOPOLOGY + SHARPNESS, beta, "beta"),
+            _correlations(result, TOPOLOGY + SHARPNESS, error, "rel_l2_error"),
+        ]
+    )
+    ids = [m.model_id for m in result.models]
+    seed0 = [i for i, m in enumerate(result.models) if m.seed == 0]
+    figs = [
+        gallery(
+            [result.landscapes[i] for i in seed0],
+            [f"beta={beta[i]:g}, err={error[i]:.2g}" for i in seed0],
+            out / "pinn_gallery.png",
+        ),
+        trend(beta, result.features.loc[ids], TOPOLOGY[:2] + SHARPNESS, "beta", out / "pinn_trend.png"),
+    ]
+    rows = table[table["against"] == "beta"].set_index("feature")
+    complex_up = [f for f in TOPOLOGY if _excludes_zero(rows.loc[f], +1)]
+    sharp_up = [f for f in SHARPNESS if _excludes_zero(rows.loc[f], +1)]
+    verdict = "reproduced" if complex_up and sharp_up else "partly" if complex_up or sharp_up else "not reproduced"
+    reason = (
+        f"rank correlation with beta above zero (95% interval) for {len(complex_up)} of {len(TOPOLOGY)} "
+        f"complexity features ({', '.join(complex_up) or 'none'}) and {len(sharp_up)} of {len(SHARPNESS)} "
+        f"sharpness features ({', '.join(sharp_up) or 'none'}); intervals resample whole betas (7 groups)."
+    )
+    return Claim(
+        "PINN landscapes grow more complex and sharper as beta rises",
+        "Xie et al.: for convection PINNs, larger beta (where training fails) gives landscapes with more "
+        "minima and saddles and higher curvature.",
+        "landscape-bench experiment=pinn_convection",
+        table,
+        figs,
+        verdict,
+        reason,
+    )
+
+
+def _permutation_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact one-sided permutation p-value of ``mean(a) - mean(b) >= observed`` over all splits."""
+    pooled = np.concatenate([a, b])
+    observed = a.mean() - b.mean()
+    count = total = 0
+    for idx in itertools.combinations(range(len(pooled)), len(a)):
+        mask = np.zeros(len(pooled), dtype=bool)
+        mask[list(idx)] = True
+        total += 1
+        count += pooled[mask].mean() - pooled[~mask].mean() >= observed - 1e-12
+    return count / total
+
+
+def claim_residual(out: Path) -> Claim:
+    result = run_experiment("digits_cnn")
+    frame = result.features.loc[[m.model_id for m in result.models]]
+    depth = np.array([m.hparams["depth"] for m in result.models])
+    residual = np.array([bool(m.hparams["residual"]) for m in result.models])
+    acc = np.array([m.metrics["test_accuracy"] for m in result.models])
+    rows = []
+    for d in sorted(set(depth)):
+        for col in [*TOPOLOGY, *SHARPNESS]:
+            plain = frame[col].to_numpy(dtype=float)[(depth == d) & ~residual]
+            res = frame[col].to_numpy(dtype=float)[(depth == d) & residual]
+            rows.append(
+                {
+                    "depth": int(d),
+                    "feature": col,
+                    "plain_mean": float(plain.mean()),
+                    "residual_mean": float(res.mean()),
+                    "p_plain_greater": _permutation_p(plain, res),
+                    "plain_accuracy": float(acc[(depth == d) & ~residual].mean()),
+                    "residual_accuracy": float(acc[(depth == d) & residual].mean()),
+                }
+            )
+    table = pd.DataFrame(rows)
+    picks = []
+    for d in sorted(set(depth)):
+        for r in (False, True):
+            i = next(
+                i
+                for i, m in enumerate(result.models)
+                if m.hparams["depth"] == d and bool(m.hparams["residual"]) == r and m.seed == 0
+            )
+            picks.append(i)
+    figs = [
+        gallery(
+            [result.landscapes[i] for i in picks],
+            [f"depth {depth[i]} {'residual' if residual[i] else 'plain'}\nacc {acc[i]:.3f}" for i in picks],
+            out / "residual_gallery.png",
+        )
+    ]
+    deepest = table[table["depth"] == depth.max()]
+    rougher = deepest[(deepest["p_plain_greater"] <= 0.05) & deepest["feature"].isin(TOPOLOGY)]["feature"].tolist()
+    sharper = deepest[(deepest["p_plain_greater"] <= 0.05) & deepest["feature"].isin(SHARPNESS)]["feature"].tolist()
+    verdict = "reproduced" if rougher else "partly" if sharper else "not reproduced"
+    reason = (
+        f"at depth {depth.max()}, plain networks exceed residual ones (exact permutation test over the 3 + 3 "
+        f"seeds, p <= 0.05, the smallest p such a test can give) on {len(rougher)} of {len(TOPOLOGY)} merge-tree "
+        f"features ({', '.join(rougher) or 'none'}) and {len(sharper)} of {len(SHARPNESS)} sharpness features "
+        f"({', '.join(sharper) or 'none'})."
+    )
+    return Claim(
+        "Networks without skip connections have rougher landscapes",
+        "Xie et al.: ResNets without skip connections show more complex merge trees than with them.",
+        "landscape-bench experiment=digits_cnn",
+        table,
+        figs,
+        verdict,
+        reason,
+    )
+
+
+def claim_saddles(out: Path) -> Claim:
+    result = run_experiment("default")
+    error = np.array([1.0 - m.metrics["test_accuracy"] for m in result.models])
+    table = _correlations(result, [*TOPOLOGY, "merge_tree__n_saddles", *SHARPNESS], error, "test_error")
+    ids = [m.model_id for m in result.models]
+    order = np.argsort(error)
+    picks = [int(order[int(q * (len(order) - 1))]) for q in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    figs = [
+        gallery(
+            [result.landscapes[i] for i in picks],
+            [f"test error {error[i]:.3f}" for i in picks],
+            out / "saddles_gallery.png",
+        ),
+        trend(
+            error,
+            result.features.loc[ids],
+            ["merge_tree__n_saddles", "merge_tree__persistence_total", "hessian__lambda_max"],
+            "test error",
+            out / "saddles_trend.png",
+        ),
+    ]
+    rows = table.set_index("feature")
+    up = [f for f in ["merge_tree__n_saddles", "merge_tree__persistence_total"] if _excludes_zero(rows.loc[f], +1)]
+    down = [f for f in ["merge_tree__n_saddles", "merge_tree__persistence_total"] if _excludes_zero(rows.loc[f], -1)]
+    verdict = "reproduced" if len(up) == 2 else "partly" if up else "not reproduced"
+    reason = (
+        "Spearman rho with test error, 95% group-bootstrap interval: above zero for "
+        f"{', '.join(up) or 'none'}; below zero for {', '.join(down) or 'none'}."
+    )
+    return Claim(
+        "More saddles and more complex merge trees for worse models",
+        "Xie et al.: worse-performing models have more saddle points and more complex merge trees.",
+        "landscape-bench",
+        table,
+        figs,
+        verdict,
+        reason,
+    )
+
+
+def claim_dynamics(out: Path) -> Claim:
+    result = run_experiment("dynamics")
+    epoch = np.array([m.epoch for m in result.models], dtype=float)
+    table = _correlations(result, TOPOLOGY + SHARPNESS, epoch, "epoch")
+    ids = [m.model_id for m in result.models]
+    run0 = [
+        i for i, m in enumerate(result.models) if m.model_id.split("@")[0] == result.models[0].model_id.split("@")[0]
+    ]
+    run0 = sorted(run0, key=lambda i: result.models[i].epoch)
+    figs = [
+        gallery(
+            [result.landscapes[i] for i in run0], [f"epoch {int(epoch[i])}" for i in run0], out / "dynamics_gallery.png"
+        ),
+        trend(
+            epoch,
+            result.features.loc[ids],
+            TOPOLOGY[:2] + SHARPNESS[:1],
+            "epoch",
+            out / "dynamics_trend.png",
+            log_x=True,
+        ),
+    ]
+    rows = table.set_index("feature")
+    changed = [f for f in TOPOLOGY if _excludes_zero(rows.loc[f], +1) or _excludes_zero(rows.loc[f], -1)]
+    verdict = "reproduced" if changed else "not reproduced"
+    reason = (
+        f"{len(changed)} of {len(TOPOLOGY)} merge-tree features have a rank correlation with the epoch whose 95% "
+        f"interval excludes zero ({', '.join(changed) or 'none'}); intervals resample whole configurations."
+    )
+    return Claim(
+        "Topology changes over training",
+        "Xie et al.: the merge tree and persistence of a model's landscape change as it trains.",
+        "landscape-bench experiment=dynamics",
+        table,
+        figs,
+        verdict,
+        reason,
+    )
+
+
+# ----------------------------------------------------------------------------- beyond the paper
+
+
+def incremental_value(result: pipeline.RunResult, target: str, cfg_protocol: dict, regressor: str) -> dict:
+    """Out-of-fold R2 and Spearman of BASE vs BASE + merge_tree, and their paired bootstrap difference."""
+    models = result.models
+    ids = [m.model_id for m in models]
+    y = np.array([m.metrics[target] for m in models], dtype=float)
+    groups = np.array([m.group for m in models])
+    cols = {
+        name: [c for c in result.features.columns if c.split("__")[0] in members]
+        for name, members in {"base": BASE, "base+topology": [*BASE, "merge_tree"]}.items()
+    }
+    X_full = result.features.loc[ids, cols["base+topology"]].to_numpy(dtype=float)
+    keep = np.isfinite(X_full).all(axis=1) & np.isfinite(y)
+    reg_cfg = compose_config([f"regressor=[{regressor}]"])["regressor"][regressor]
+    preds = {}
+    for name, c in cols.items():
+        X = result.features.loc[ids, c].to_numpy(dtype=float)[keep]
+        preds[name], _ = out_of_fold_predictions(
+            lambda: build_regressor(regressor, reg_cfg),
+            X,
+            y[keep],
+            groups[keep],
+            cfg_protocol["n_splits"],
+            cfg_protocol["seed"],
+            cfg_protocol["n_repeats"],
+        )
+    samples = group_resamples(groups[keep], N_BOOT, 0)
+    out = {"n_models": int(keep.sum())}
+    for metric, fn in (("r2", r2), ("spearman", spearman)):
+        point = {k: float(np.nanmean(fn(np.broadcast_to(y[keep], p.shape), p))) for k, p in preds.items()}
+        draws = {k: bootstrap_draws(fn, y[keep], p, samples) for k, p in preds.items()}
+        diff = draws["base+topology"] - draws["base"]
+        diff = diff[np.isfinite(diff)]
+        out[f"{metric}_base"] = point["base"]
+        out[f"{metric}_with_topology"] = point["base+topology"]
+        out[f"{metric}_gain"] = point["base+topology"] - point["base"]
+        out[f"{metric}_gain_low"] = float(np.quantile(diff, 0.025))
+        out[f"{metric}_gain_high"] = float(np.quantile(diff, 0.975))
+    return out
+
+
+ZOOS = {
+    "default": "test_accuracy",
+    "digits_cnn": "test_accuracy",
+    "mnist1d": "test_accuracy",
+    "pinn_convection": "rel_l2_error",
+    "timm_arch": "test_accuracy",
+}
+
+
+def beyond(out: Path, stability_steps: dict[str, list[int]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Incremental value of topology and its stability, on every embedded zoo."""
+    rows, stab = [], []
+    for experiment, target in ZOOS.items():
+        result = run_experiment(experiment)
+        protocol = compose_config([f"experiment={experiment}"])["protocol"]
+        for regressor in ("ridge", "random_forest"):
+            rows.append(
+                {
+                    "zoo": experiment,
+                    "target": target,
+                    "regressor": regressor,
+                    **incremental_value(result, target, protocol, regressor),
+                }
+            )
+        steps = stability_steps[experiment]
+        variants = {}
+        for kind, value, overrides in [
+            *[("steps", s, [f"landscape.steps={s}"]) for s in steps],
+            ("seed", 1, [f"landscape.steps={steps[1]}", "landscape.seed=1"]),
+        ]:
+            cfg = compose_config(
+                [f"experiment={experiment}", "descriptors=[merge_tree,geometry]", "regressor=[ridge]", *overrides]
+            )
+            variants[(kind, value)] = pipeline.run(cfg).features
+        table = agreement_table(variants, ("steps", steps[1]), 0.5)
+        table.insert(0, "zoo", experiment)
+        table.insert(1, "resolutions", "/".join(map(str, steps)))
+        stab.append(table)
+    return pd.DataFrame(rows), pd.concat(stab)
+
+
+# ----------------------------------------------------------------------------- the document
+
+
+def _table_md(frame: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame.itertuples(index=False):
+        cells = [floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _claim_md(i: int, claim: Claim) -> list[str]:
+    table = claim.table.copy()
+    if "spearman" in table.columns:
+        table["rho [95% CI]"] = [_fmt_ci(r.spearman, r.ci_low, r.ci_high) for r in table.itertuples()]
+        table = table[["feature", "against", "rho [95% CI]", "n_used"]]
+    lines = [
+        f"## {i}. {claim.title}",
+        "",
+        f"**Claim.** {claim.statement}",
+        "",
+        f"**Command.** `{claim.command}` (the study reruns it with `descriptors=[{','.join(DESCRIPTORS)}]`).",
+        "",
+        *[f"![{name}](figures/reproduction/{name})" for name in claim.figures],
+        "",
+        _table_md(table),
+        "",
+        f"**Verdict: {claim.verdict}.** {claim.reason}",
+        "",
+    ]
+    return lines + [f"- {n}" for n in claim.notes]
+
+
+def document(claims: Sequence[Claim], gains: pd.DataFrame, stab: pd.DataFrame, seconds: float) -> str:
+    lines = [
+        "# Reproducing the seed paper, quantitatively",
+        "",
+        'Xie et al., "Evaluating Loss Landscapes from a Topology Perspective" (arXiv 2411.09807), report mostly as',
+        "plots that topological summaries of loss landscapes track performance. Each claim below is a measured",
+        "result: Spearman rank correlations with 95% intervals from a bootstrap over whole hyperparameter",
+        "configurations (seeds of one configuration move together), exact permutation tests where only seeds",
+        "separate two arms, and a verdict. Every figure and number on this page is regenerated by",
+        "",
+        "```",
+        "python -m benchmark.studies.reproduction",
+        "```",
+        "",
+        f"({seconds / 60:.1f} minutes for the run that wrote this page, {dt.date.today().isoformat()}; it trains and",
+        "evaluates whatever the store does not hold yet, and reuses the rest).",
+        "",
+        "Merge-tree features are from H0 sublevel persistence of the 2-D loss grid (docs/concepts.md);",
+        "`hessian.lambda_max`/`trace` from Lanczos/Hutchinson at the trained weights; `geometry.sharpness` is the",
+        "largest loss rise within radius 0.5 of the centre on the grid.",
+        "",
+        "| claim | verdict |",
+        "|---|---|",
+        *[f"| {c.title} | {c.verdict} |" for c in claims],
+        "",
+    ]
+    for i, claim in enumerate(claims, 1):
+        lines += _claim_md(i, claim)
+    g = gains.copy()
+    for m in ("r2", "spearman"):
+        g[f"{m} gain [95% CI]"] = [
+            _fmt_ci(r[f"{m}_gain"], r[f"{m}_gain_low"], r[f"{m}_gain_high"]) for _, r in gains.iterrows()
+        ]
+    g = g[
+        [
+            "zoo",
+            "target",
+            "regressor",
+            "n_models",
+            "r2_base",
+            "r2_with_topology",
+            "r2 gain [95% CI]",
+            "spearman_base",
+            "spearman_with_topology",
+            "spearman gain [95% CI]",
+        ]
+    ]
+    helps = gains[(gains["r2_gain_low"] > 0) | (gains["spearman_gain_low"] > 0)]
+    lines += [
+        "## Beyond the paper: does topology add to curvature, geometry and weight norms?",
+        "",
+        f"Out-of-fold predictions of the zoo's target from `{' + '.join(BASE)}` against the same plus `merge_tree`,",
+        "under each zoo's group K-fold protocol; the gain's interval resamples whole configurations, the same",
+        "resamples for both feature sets (paired).",
+        "",
+        _table_md(g),
+        "",
+        f"**Answer.** Topology adds predictive power with an interval above zero in {len(helps)} of {len(gains)} "
+        "(zoo, regressor) cells"
+        + (f": {', '.join(f'{r.zoo}/{r.regressor}' for r in helps.itertuples())}." if len(helps) else "."),
+        "",
+        "## Beyond the paper: stability across resolutions and direction seeds",
+        "",
+        "Minimum Spearman rank agreement of each feature with the zoo's own grid (middle resolution, seed 0),",
+        "over the other resolutions and over direction seed 1 (which also redraws the evaluation subset).",
+        "",
+        _table_md(
+            stab[["zoo", "resolutions", "descriptor", "feature", "resolution_agreement", "seed_agreement", "stable"]]
+        ),
+        "",
+    ]
+    stable = stab.groupby("zoo")["stable"].mean()
+    lines.append(
+        "**Answer.** Share of stable features (agreement >= 0.5 both ways) per zoo: "
+        + ", ".join(f"{z} {v:.0%}" for z, v in stable.items())
+        + "."
+    )
+    return "\n".join(lines) + "\n"
+
+
+STABILITY_STEPS = {  # the second value is each experiment's own resolution (the reference)
+    "default": [21, 41, 81],
+    "digits_cnn": [11, 21, 31],
+    "mnist1d": [21, 31, 41],
+    "pinn_convection": [21, 31],
+    "timm_arch": [7, 11],
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--doc", type=Path, default=Path("docs") / "reproduction.md")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    figures = args.doc.parent / "figures" / "reproduction"
+    figures.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    steps: list[Callable[[Path], Claim]] = [claim_pinn, claim_residual, claim_saddles, claim_dynamics]
+    claims = [step(figures) for step in steps]
+    gains, stab = beyond(figures, STABILITY_STEPS)
+    args.doc.write_text(document(claims, gains, stab, time.perf_counter() - t0))
+    for c in claims:
+        print(f"{c.title}: {c.verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
