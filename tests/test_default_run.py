@@ -19,9 +19,11 @@ def test_default_run_then_rerun_loads_every_stage(tmp_path):
     assert first.returncode == 0, first.stderr
     board = pd.read_csv(tmp_path / "boards" / "default.csv")
     assert board["n_models"].max() == 48
-    assert {"constant", "merge_tree", "hessian", "param_count", "weight_norm", "hyperparameters", "landscape"} == set(
-        board["feature_set"]
-    )
+    from tests.conftest import compose_plain
+
+    cfg = compose_plain([], tmp_path)
+    expected = {"constant", *cfg["descriptors"], *cfg["evaluation"]["combinations"], *cfg["evaluation"]["diagram_sets"]}
+    assert set(board["feature_set"]) == expected
     second = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr
     counts = dict(
