@@ -735,6 +735,21 @@ def stage_scores(
     design_digest = hashlib.sha256((hparams.to_csv(index=False) + "\0".join(strata or [])).encode()).hexdigest()
     sets = feature_sets(descriptors, cfg["evaluation"].get("combinations") or {})
     jobs = []
+
+    def score_key(target: str, fs_name: str, inputs: dict[str, Any], reg_cfg: Any, data_digest: str) -> str:
+        """Key of one score row: everything that changes it, the data by digest."""
+        config = {
+            "zoo": zoo,
+            "target": target,
+            "greater_is_better": task.greater_is_better[target],
+            "feature_set": fs_name,
+            **inputs,
+            "regressor": reg_cfg,
+            "protocol": protocol,
+            "axes": axes,
+        }
+        return artifact_key("scores", SCORES_VERSION, config, [data_digest, design_digest])
+
     for target in cfg["evaluation"]["targets"]:
         if target not in task.greater_is_better:
             raise ConfigError(
@@ -753,21 +768,7 @@ def stage_scores(
             ).hexdigest()
             pairs = [(CONSTANT, None)] if fs_name == CONSTANT else list(cfg["regressor"].items())
             for reg_name, reg_cfg in pairs:
-                key = artifact_key(
-                    "scores",
-                    SCORES_VERSION,
-                    {
-                        "zoo": zoo,
-                        "target": target,
-                        "greater_is_better": task.greater_is_better[target],
-                        "feature_set": fs_name,
-                        "columns": cols,
-                        "regressor": reg_cfg,
-                        "protocol": protocol,
-                        "axes": axes,
-                    },
-                    [data_digest, design_digest],
-                )
+                key = score_key(target, fs_name, {"columns": cols}, reg_cfg, data_digest)
                 jobs.append((key, target, fs_name, kind, X, y, reg_name, reg_cfg))
         for fs_name, spec in (cfg["evaluation"].get("diagram_sets") or {}).items():
             if spec is None:  # switched off
@@ -780,21 +781,7 @@ def stage_scores(
                 b"".join(d.tobytes() for d in diagrams) + X.tobytes() + y.tobytes() + "\0".join(groups).encode()
             ).hexdigest()
             for reg_name, reg_cfg in diagram_regressors(spec, cfg["regressor"]):
-                key = artifact_key(
-                    "scores",
-                    SCORES_VERSION,
-                    {
-                        "zoo": zoo,
-                        "target": target,
-                        "greater_is_better": task.greater_is_better[target],
-                        "feature_set": fs_name,
-                        "diagram_set": dict(spec),
-                        "regressor": reg_cfg,
-                        "protocol": protocol,
-                        "axes": axes,
-                    },
-                    [digest, design_digest],
-                )
+                key = score_key(target, fs_name, {"diagram_set": dict(spec)}, reg_cfg, digest)
                 jobs.append((key, target, fs_name, "topology", X, y, reg_name, (reg_cfg, spec, diagrams)))
 
     def make_estimator(reg_name: str, reg_cfg: Any) -> Any:
