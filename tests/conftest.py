@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -40,3 +43,23 @@ def tiny_record(digits):
     )[0]
     (record,) = TASKS.get("classification").train(spec, digits, "digits", checkpoints=[])
     return record
+
+
+def dense_hessian(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """The exact Hessian of ``cross_entropy(model(x), y)`` over all parameters, float64, flattened
+    in ``named_parameters`` order (small models only)."""
+    model64 = copy.deepcopy(model).double()
+    names = [n for n, _ in model64.named_parameters()]
+    shapes = [p.shape for _, p in model64.named_parameters()]
+
+    def flat_loss(theta: torch.Tensor) -> torch.Tensor:
+        chunks, i = [], 0
+        for s in shapes:
+            k = int(np.prod(s))
+            chunks.append(theta[i : i + k].reshape(s))
+            i += k
+        out = torch.func.functional_call(model64, dict(zip(names, chunks, strict=True)), (x.double(),))
+        return torch.nn.functional.cross_entropy(out, y)
+
+    theta0 = torch.cat([p.detach().reshape(-1) for p in model64.parameters()])
+    return torch.autograd.functional.hessian(flat_loss, theta0).numpy()

@@ -26,17 +26,7 @@ def test_adding_a_descriptor_example_runs_and_reaches_the_leaderboard(tmp_path):
     (tmp_path / "my_descriptors" / "my_flatness.py").write_text(python_src)
     (tmp_path / "my_conf" / "descriptors").mkdir(parents=True)
     (tmp_path / "my_conf" / "descriptors" / "my_flatness.yaml").write_text(yaml_src)
-    argv = shlex.split(command.replace("\\\n", " "))
-    assert argv[0] == "landscape-bench"
-    exe = Path(sys.executable).parent / "landscape-bench"
-    argv = [a.replace("file://my_conf", f"file://{tmp_path / 'my_conf'}") for a in argv[1:]]
-    r = subprocess.run(
-        [str(exe), *argv, f"paths.home={tmp_path / 'home'}", f"report.dir={tmp_path / 'boards'}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    r = _run_doc_command(command, tmp_path)
     assert r.returncode == 0, r.stderr
     board = pd.read_csv(tmp_path / "boards" / "tiny.csv")
     assert {"my_flatness", "merge_tree", "hessian", "weight_norm", "constant"} <= set(board["feature_set"])

@@ -36,7 +36,7 @@ from benchmark.records import Curvature, Landscape
 from benchmark.store import ArtifactStore
 from benchmark.zoo import TASKS
 from benchmark.zoo.base import Objective
-from tests.conftest import compose_plain
+from tests.conftest import compose_plain, dense_hessian
 
 LS = dict(
     ndim=2,
@@ -68,24 +68,6 @@ def _least_squares(n: int = 100, d: int = 6, seed: int = 0):
 
     H = (2.0 / n) * (X.double().T @ X.double())  # closed form
     return model, Objective(X, y, mse), H.numpy()
-
-
-def _dense_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    model64 = copy.deepcopy(model).double()
-    names = [n for n, _ in model64.named_parameters()]
-    shapes = [p.shape for _, p in model64.named_parameters()]
-
-    def flat_loss(theta: torch.Tensor) -> torch.Tensor:
-        chunks, i = [], 0
-        for s in shapes:
-            k = int(np.prod(s))
-            chunks.append(theta[i : i + k].reshape(s))
-            i += k
-        out = torch.func.functional_call(model64, dict(zip(names, chunks, strict=True)), (x.double(),))
-        return nn.functional.cross_entropy(out, y)
-
-    theta0 = torch.cat([p.detach().reshape(-1) for p in model64.parameters()])
-    return torch.autograd.functional.hessian(flat_loss, theta0).numpy()
 
 
 # ----------------------------------------------------------------------------- directions
@@ -268,7 +250,7 @@ def test_top_eigenpairs_match_dense_eigenvectors():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
     x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
-    H = _dense_hessian(model, x, y)
+    H = dense_hessian(model, x, y)
     hvp, n = make_hvp(model, lambda m: nn.functional.cross_entropy(m(x), y))
     evals, vecs, _ = top_eigenpairs(hvp, n, k=2, n_iter=n)
     dense_vals, dense_vecs = np.linalg.eigh(H)
@@ -302,7 +284,7 @@ def test_per_layer_traces_and_lambda_max_match_dense_blocks():
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
     x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
-    H = _dense_hessian(model, x, y)
+    H = dense_hessian(model, x, y)
     hvp, n = make_hvp(model, lambda m: nn.functional.cross_entropy(m(x), y))
     blocks = parameter_blocks(model)
     assert [name for name, _ in blocks] == ["0", "2"]

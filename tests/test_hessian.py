@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -12,6 +11,7 @@ from torch import nn
 
 from benchmark.hessian import exact_trace, hutchinson_trace, make_hvp, top_eigenvalues
 from benchmark.hessian.spectrum import lanczos, ritz
+from tests.conftest import dense_hessian
 
 
 def _least_squares(n: int = 200, d: int = 7, seed: int = 0):
@@ -56,22 +56,7 @@ def test_mlp_hvp_matches_dense_hessian():
     y = torch.randint(0, 3, (32,))
     loss_fn = nn.functional.cross_entropy
     hvp, n = make_hvp(model, lambda m: loss_fn(m(x), y))
-    model64 = copy.deepcopy(model).double()
-    x64 = x.double()
-    names = [name for name, _ in model64.named_parameters()]
-    shapes = [p.shape for _, p in model64.named_parameters()]
-
-    def flat_loss(theta: torch.Tensor) -> torch.Tensor:
-        chunks, i = [], 0
-        for s in shapes:
-            k = int(np.prod(s))
-            chunks.append(theta[i : i + k].reshape(s))
-            i += k
-        out = torch.func.functional_call(model64, dict(zip(names, chunks, strict=True)), (x64,))
-        return loss_fn(out, y)
-
-    theta0 = torch.cat([p.detach().reshape(-1) for p in model64.parameters()])
-    H = torch.autograd.functional.hessian(flat_loss, theta0).numpy()  # dense, float64
+    H = dense_hessian(model, x, y)
     evals = np.linalg.eigvalsh(H)
     top, _ = top_eigenvalues(hvp, n, k=1, n_iter=n)
     assert top[0] == pytest.approx(evals[-1], rel=1e-3)
