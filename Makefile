@@ -8,8 +8,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 EXPERIMENTS := default digits_cnn mnist1d pinn_convection timm_arch
+TRANSFER    := default digits_cnn mnist1d timm_arch
 
-.PHONY: run test test-slow leaderboards stability reproduce config-reference perf lint format clean-store venv
+.PHONY: run test test-slow leaderboards transfer stability reproduce config-reference perf lint format clean-store venv
 
 venv: $(STAMP)
 
@@ -28,12 +29,18 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(ARGS)
 
-# every embedded zoo's leaderboard, plots and zoo summary, then docs/zoos.md and the overall
-# ranking of feature sets across these zoos (leaderboards/overall.md)
+# every embedded zoo's leaderboard, plots and zoo summary, then docs/zoos.md, the overall
+# ranking of feature sets across these zoos (leaderboards/overall.md) and the leave-one-zoo-out
+# transfer board (leaderboards/transfer.md)
 leaderboards: $(STAMP)
 	for e in $(EXPERIMENTS); do $(BIN)/landscape-bench experiment=$$e || exit 1; done
 	$(BIN)/python -m benchmark.report.zoo_index leaderboards docs/zoos.md $(EXPERIMENTS)
 	$(BIN)/python -m benchmark.report.overall leaderboards $(EXPERIMENTS)
+	$(MAKE) transfer
+
+# leave-one-zoo-out transfer across the classification zoos (leaderboards/transfer.md)
+transfer: $(STAMP)
+	$(BIN)/python -m benchmark.studies.transfer --experiments $(TRANSFER)
 
 # descriptor stability across resolutions and direction seeds (docs/stability.md, leaderboards/stability.csv;
 # leaderboards written afterwards mark unstable descriptors)

@@ -1,0 +1,224 @@
+"""Leave-one-zoo-out transfer: does a regressor fitted on some zoos predict the models of another?
+
+A run holds one zoo; this study joins several. Each experiment is run through the pipeline (from
+the store when ``make leaderboards`` ran before), and every feature set that is defined on every
+zoo is scored under the ``leave_one_out`` split with the zoo as the stratum: each zoo in turn is
+predicted by a regressor fitted on all the others, and the scores are computed inside the held-out
+zoo, then averaged over zoos (see docs/protocol.md, "Leave-one-zoo-out transfer").
+
+    python -m benchmark.studies.transfer --experiments default digits_cnn mnist1d timm_arch
+
+writes ``leaderboards/transfer.md`` and ``.csv``.
+
+Only feature columns every zoo has are used (a per-layer Hessian share of a 3-layer MLP has no
+counterpart in a ResNet). Features are standardised within each zoo by default (``--scaling
+zoo``): a zoo's mean and spread of, say, the loss at the centre depend on its dataset, and
+centring them per zoo uses that zoo's features only, never its targets. ``--scaling none`` keeps
+raw values. Targets stay on their own scale, so R2 and MAE also pay for a shift in level between
+zoos (a regressor cannot know the held-out dataset's accuracy level); the rank scores (Spearman,
+Kendall, regret, precision@k) read whether it orders the new zoo's models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from benchmark import pipeline
+from benchmark.descriptors import build_descriptor
+from benchmark.evaluation import build_regressor, compare_with_baselines
+from benchmark.evaluation.protocol import CONSTANT, TooFewGroupsError, evaluate_feature_set, unscored
+from benchmark.records import ScoreRow
+from benchmark.report import provenance, write_leaderboard
+from benchmark.studies.stability import compose_config
+from benchmark.zoo import TASKS
+
+log = logging.getLogger("benchmark.transfer")
+
+PROTOCOL = "leave_one_zoo_out"
+SCALINGS = ("zoo", "none")
+
+
+@dataclass(frozen=True)
+class ZooTable:
+    """One zoo's features, targets and groups, as the transfer study joins them."""
+
+    zoo: str
+    features: pd.DataFrame  # one row per model, columns "<descriptor>__<feature>"
+    targets: pd.DataFrame  # one row per model, one column per target
+    groups: np.ndarray  # training configuration of each model, prefixed by the zoo
+    greater_is_better: Mapping[str, bool]
+
+
+def standardise_within(frame: pd.DataFrame, zoos: np.ndarray) -> pd.DataFrame:
+    """Each column z-scored within each zoo (rows where ``zoos`` is equal), over its finite values;
+    a column constant within a zoo becomes 0 there. NaN stays NaN."""
+    values = frame.to_numpy(dtype=np.float64, copy=True)
+    zoos = np.asarray(zoos)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column of a zoo stays NaN
+        for z in np.unique(zoos):
+            block = values[zoos == z]
+            centred = block - np.nanmean(block, axis=0)
+            std = np.nanstd(block, axis=0)
+            values[zoos == z] = np.divide(centred, std, out=centred.copy(), where=std > 0)
+    return pd.DataFrame(values, index=frame.index, columns=frame.columns)
+
+
+def common_columns(frames: Sequence[pd.DataFrame], members: Sequence[str]) -> list[str]:
+    """The columns of descriptors ``members`` present in every frame, in name order."""
+    shared = set.intersection(*(set(f.columns) for f in frames)) if frames else set()
+    return sorted(c for c in shared if c.split("__", 1)[0] in members)
+
+
+def zoo_table(cfg: Mapping[str, object]) -> ZooTable:
+    """Run one experiment (stages come from the store when present) and keep what transfer needs."""
+    result = pipeline.run(cfg)  # type: ignore[arg-type]
+    zoo = str(cfg["zoo"]["name"])  # type: ignore[index]
+    targets = list(cfg["evaluation"]["targets"])  # type: ignore[index]
+    ids = [m.model_id for m in result.models]
+    task = TASKS.get(cfg["zoo"]["task"])  # type: ignore[index]
+    return ZooTable(
+        zoo=zoo,
+        features=result.features.loc[ids].reset_index(drop=True),
+        targets=pd.DataFrame([{t: m.metrics[t] for t in targets} for m in result.models]),
+        groups=np.array([f"{zoo}:{m.group}" for m in result.models]),
+        greater_is_better={t: task.greater_is_better[t] for t in targets},
+    )
+
+
+def transfer_rows(
+    tables: Sequence[ZooTable],
+    sets: Mapping[str, tuple[str, list[str]]],
+    regressors: Mapping[str, Mapping[str, object]],
+    protocol: Mapping[str, object],
+    scaling: str = "zoo",
+) -> list[ScoreRow]:
+    """Score every (target shared by all zoos, feature set, regressor) with each zoo held out in
+    turn, then compare each row with the best baseline on the same resamples."""
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling={scaling!r} is unknown; use one of {list(SCALINGS)}.")
+    if len(tables) < 2:
+        raise ValueError(f"leave-one-zoo-out needs two or more zoos, got {[t.zoo for t in tables]}.")
+    label = "+".join(t.zoo for t in tables)
+    zoos = np.concatenate([[t.zoo] * len(t.targets) for t in tables])
+    groups = np.concatenate([t.groups for t in tables])
+    features = pd.concat([t.features for t in tables], ignore_index=True)
+    targets = [c for c in tables[0].targets.columns if all(c in t.targets for t in tables)]
+    rows = []
+    for target in targets:
+        directions = {t.greater_is_better[target] for t in tables}
+        if len(directions) > 1:
+            log.warning("target %s skipped: the zoos disagree on whether larger is better", target)
+            continue
+        better = directions.pop()
+        y = pd.concat([t.targets[target] for t in tables], ignore_index=True).to_numpy(dtype=np.float64)
+        for fs_name, (kind, members) in sets.items():
+            cols = common_columns([t.features for t in tables], members)
+            if members and not cols:
+                log.info("feature set %s skipped: no feature is shared by every zoo", fs_name)
+                continue
+            X = None
+            if members:
+                frame = features[cols]
+                X = (standardise_within(frame, zoos) if scaling == "zoo" else frame).to_numpy(dtype=np.float64)
+            pairs = [(CONSTANT, None)] if fs_name == CONSTANT else list(regressors.items())
+            for reg_name, reg_cfg in pairs:
+                make = None if reg_cfg is None else (lambda n=reg_name, c=reg_cfg: build_regressor(n, dict(c)))
+                try:
+                    ev = evaluate_feature_set(
+                        X,
+                        y,
+                        groups,
+                        make,
+                        2,
+                        int(protocol["seed"]),  # type: ignore[arg-type]
+                        1,
+                        int(protocol["n_bootstrap"]),  # type: ignore[arg-type]
+                        float(protocol["ci_level"]),  # type: ignore[arg-type]
+                        split="leave_one_out",
+                        strata=zoos,
+                        greater_is_better=better,
+                        top_k=int(protocol.get("top_k", 5)),  # type: ignore[arg-type]
+                    )
+                except TooFewGroupsError as exc:
+                    log.warning("%s / %s / %s not scored: %s", target, fs_name, reg_name, exc)
+                    ev = unscored(X, y)
+                rows.append(
+                    ScoreRow(
+                        zoo=label,
+                        target=target,
+                        feature_set=fs_name,
+                        feature_kind=kind,
+                        regressor="mean" if reg_cfg is None else reg_name,
+                        protocol=PROTOCOL,
+                        n_models=ev.n_used,
+                        n_dropped=ev.n_dropped,
+                        n_folds=ev.n_folds,
+                        value=ev.value,
+                        ci_low=ev.ci_low,
+                        ci_high=ev.ci_high,
+                        fold_std=ev.fold_std,
+                        draws=ev.draws,
+                    )
+                )
+    return compare_with_baselines(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--experiments", nargs="+", default=["default", "digits_cnn", "mnist1d", "timm_arch"])
+    parser.add_argument("--scaling", choices=SCALINGS, default="zoo")
+    parser.add_argument("--out", default="leaderboards", help="folder of the leaderboard")
+    parser.add_argument("--name", default="transfer", help="leaderboard file name")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every experiment")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    t0 = time.perf_counter()
+    cfgs = [compose_config([f"experiment={e}", *args.overrides]) for e in args.experiments]
+    tables = [zoo_table(cfg) for cfg in cfgs]
+    t_runs = time.perf_counter() - t0
+    first = cfgs[0]
+    descriptors = {n: build_descriptor(n, p) for n, p in first["descriptors"].items()}
+    sets = pipeline.feature_sets(descriptors, first["evaluation"].get("combinations") or {})
+    t1 = time.perf_counter()
+    try:
+        rows = transfer_rows(tables, sets, first["regressor"], first["protocol"], args.scaling)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    frame = pd.DataFrame([r.flat() for r in rows])
+    study = {
+        "experiments": args.experiments,
+        "scaling": args.scaling,
+        "overrides": args.overrides,
+        "regressor": first["regressor"],
+        "protocol": {k: first["protocol"][k] for k in ("seed", "n_bootstrap", "ci_level", "top_k")},
+    }
+    command = " ".join(
+        ["python -m benchmark.studies.transfer", "--experiments", *args.experiments]
+        + ([f"--scaling {args.scaling}"] if args.scaling != "zoo" else [])
+        + args.overrides
+    )
+    prov = provenance(
+        yaml.safe_dump(study, sort_keys=False),
+        args.overrides,
+        {"runs": t_runs, "evaluation": time.perf_counter() - t1},
+        {"zoos": ", ".join(f"{t.zoo} ({len(t.targets)} models)" for t in tables), "feature scaling": args.scaling},
+    )
+    md, csv_path = write_leaderboard(frame, args.out, args.name, prov, command)
+    print(f"transfer: {len(tables)} zoos, {len(frame)} score rows -> {md}, {csv_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
