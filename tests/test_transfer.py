@@ -28,7 +28,7 @@ def _zoo(name: str, offset: float, scale: float, rng: np.random.Generator, extra
     return ZooTable(
         zoo=name,
         features=features,
-        targets=pd.DataFrame({"test_accuracy": acc, "only_here": acc}) if extra else pd.DataFrame({"test_accuracy": acc}),
+        targets=pd.DataFrame({"test_accuracy": acc, **({"only_here": acc} if extra else {})}),
         groups=np.array([f"{name}:{g}" for g in group]),
         greater_is_better={"test_accuracy": True, "only_here": True},
     )
@@ -97,11 +97,13 @@ def test_command_writes_the_leaderboard(tmp_path, monkeypatch):
     tables = {t.zoo: t for t in _tables()}
     names = {"default": "a", "digits_cnn": "b", "mnist1d": "c"}
     monkeypatch.setattr(transfer, "zoo_table", lambda cfg: tables[names[cfg["name"]]])
-    code = transfer.main(["--experiments", *names, "--out", str(tmp_path), "regressor=[ridge]", "descriptors=[geometry,homology]"])
+    overrides = ["regressor=[ridge]", "descriptors=[geometry,homology]"]
+    code = transfer.main(["--experiments", *names, "--out", str(tmp_path), *overrides])
     assert code == 0
     frame = pd.read_csv(tmp_path / "transfer.csv")
     assert set(frame["zoo"]) == {"a+b+c"} and set(frame["regressor"]) == {"ridge", "mean"}
     assert set(frame["feature_set"]) == {CONSTANT, "geometry", "homology"}
     md = (tmp_path / "transfer.md").read_text()
-    assert "python -m benchmark.studies.transfer --experiments default digits_cnn mnist1d regressor=[ridge] descriptors=[geometry,homology]" in md
+    command = "python -m benchmark.studies.transfer --experiments default digits_cnn mnist1d " + " ".join(overrides)
+    assert command in md
     assert "## a+b+c: test_accuracy (leave_one_zoo_out)" in md
