@@ -64,3 +64,23 @@ def test_a_missing_peer_is_skipped_with_a_note(monkeypatch, capsys):
     assert "skipped: loss-landscapes random_plane: loss-landscapes is not installed" in text
     assert "loss-landscapes random_plane |" not in text
     assert {r["method"] for r in _section(text, "Grid evaluation")} >= {"ours", "naive loop"}
+
+
+def test_grid_variants_compute_the_engines_values():
+    """Every variant of ``python -m benchmark.perf.grid_variants`` evaluates the same grid (tiny
+    MLP and CNN, 1 epoch, 5x5 / 3x3 nodes), to float32 rounding."""
+    from benchmark.data import load_dataset
+    from benchmark.perf.cases import build_case
+    from benchmark.perf.grid_variants import measure, render
+
+    data = load_dataset("digits")
+    rows = []
+    for key, steps in (("mlp", 5), ("cnn", 3)):
+        rows += measure(build_case(key, data, steps, 64, epochs=1, quick=True), chunks=[2], repeats=1)
+    names = {(r.model.split(" (")[0], r.variant) for r in rows}
+    assert ("digits CNN", "channels-last") in names and ("digits MLP", "channels-last") not in names
+    assert ("digits MLP", "in-place + torch.compile") in names and ("digits MLP", "vmap over 2 nodes") in names
+    for r in rows:
+        assert r.max_abs_diff <= 1e-4, r
+        assert r.points_per_s > 0 and (r.ratio == 1.0) == (r.variant == "engine")
+    assert render(rows, 1).count("\n| digits") == len(rows)
