@@ -248,6 +248,20 @@ def stage_manifest_zoo(cfg: Mapping[str, Any]) -> tuple[list[ModelRecord], list[
     return [lm.record for lm in loaded], keys, math.nan
 
 
+def compute_threads(cfg: Mapping[str, Any]) -> int:
+    """The torch intra-op threads a run computes with: ``threads``, or torch's default when null."""
+    return int(cfg.get("threads") or torch.get_num_threads())
+
+
+def numerics(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """What besides the settings changes computed numbers, for the store keys of the stages that
+    compute with torch. Float sums split over a different number of threads round differently, and
+    training amplifies that, so the thread count is part of a result; one thread, the default, is
+    the reference and adds nothing to a key."""
+    threads = compute_threads(cfg)
+    return {} if threads == 1 else {"threads": threads}
+
+
 def _runs(cfg: Mapping[str, Any]) -> tuple[list[ModelSpec], list[str], list[int]]:
     """The zoo's training runs, their store keys and the checkpoint epochs kept."""
     zoo = cfg["zoo"]
@@ -271,6 +285,7 @@ def _runs(cfg: Mapping[str, Any]) -> tuple[list[ModelSpec], list[str], list[int]
                 "hparams": spec.hparams,
                 "checkpoints": checkpoints,
                 "dataset": cfg["dataset"],
+                **numerics(cfg),
             },
             [],
         )
@@ -279,8 +294,14 @@ def _runs(cfg: Mapping[str, Any]) -> tuple[list[ModelSpec], list[str], list[int]
     return specs, keys, checkpoints
 
 
-def _stage_keys(stage: str, version: str, stage_cfg: Mapping[str, Any], model_keys: Sequence[str]) -> list[str]:
-    cfg = _stage_cfg(stage_cfg)
+def _stage_keys(
+    stage: str,
+    version: str,
+    stage_cfg: Mapping[str, Any],
+    model_keys: Sequence[str],
+    extra: Mapping[str, Any] | None = None,
+) -> list[str]:
+    cfg = {**_stage_cfg(stage_cfg), **(extra or {})}
     return [artifact_key(stage, version, cfg, [mk]) for mk in model_keys]
 
 
@@ -527,9 +548,12 @@ def stage_per_model(
     cls: type,
     compute: Any,
     data: Any,
+    key_extra: Mapping[str, Any] | None = None,
 ) -> tuple[list[Any], list[str]]:
+    """Compute (or load) one artifact per model; ``key_extra`` joins the stage settings in the keys
+    only (e.g. :func:`numerics`)."""
     cfg = _stage_cfg(stage_cfg)
-    keys = _stage_keys(stage, version, stage_cfg, model_keys)
+    keys = _stage_keys(stage, version, stage_cfg, model_keys, key_extra)
 
     def run(i: int) -> Any:
         if stage == "landscape":
@@ -882,6 +906,7 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
             Landscape,
             compute_landscape,
             data,
+            numerics(cfg),
         )
         landscapes = inputs["landscape"][0]
         masked = (sum(ls.n_masked for ls in landscapes), sum(ls.values.size for ls in landscapes))
@@ -900,6 +925,7 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
             Curvature,
             compute_curvature,
             data,
+            numerics(cfg),
         )
         timed("curvature", t0)
 
@@ -965,7 +991,7 @@ def plan(cfg: Mapping[str, Any], keys: dict[str, dict[str, bool]] | None = None)
     inputs: dict[str, Sequence[str]] = {"model": model_keys}
     for stage, version in (("landscape", LANDSCAPE_VERSION), ("curvature", CURVATURE_VERSION)):
         if stage in needed:
-            inputs[stage] = _stage_keys(stage, version, cfg[stage], model_keys)
+            inputs[stage] = _stage_keys(stage, version, cfg[stage], model_keys, numerics(cfg))
             add(stage, inputs[stage])
     add("features", [k for name, d in descriptors.items() for k in _feature_keys(name, d, inputs, len(model_keys))])
     sets = feature_sets(descriptors, cfg["evaluation"].get("combinations") or {})

@@ -126,3 +126,17 @@ def test_dry_run_plans_without_computing(tmp_path):
     assert all(k == n for s, n, k in after if s != "scores")
     r = _cli(["experiment=tiny", "zoo.checkpoints=[2]", "dry_run=true", f"paths.home={tmp_path / 'home'}"], tmp_path)
     assert r.returncode == 0 and "dry run of 'tiny'" in r.stdout and "run                8         8" in r.stdout
+
+
+def test_thread_count_joins_the_keys_of_the_torch_stages_unless_it_is_one(tmp_path):
+    """Results depend on the thread count (rounding of split sums), so a store never serves an
+    artifact computed with another one; one thread, the default, keeps the plain keys."""
+    assert pipeline.numerics({"threads": 1}) == {} and pipeline.numerics({"threads": 2}) == {"threads": 2}
+    plans = {}
+    for threads in ("1", "2"):
+        keys: dict[str, dict[str, bool]] = {}
+        pipeline.plan(compose_plain(["experiment=tiny", f"threads={threads}"], tmp_path), keys)
+        plans[threads] = keys
+    assert compose_plain(["experiment=tiny"], tmp_path)["threads"] == 1
+    for stage in ("run", "landscape", "curvature", "features"):
+        assert plans["1"][stage].keys().isdisjoint(plans["2"][stage].keys()), stage
