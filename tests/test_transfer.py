@@ -89,6 +89,8 @@ def test_scaling_none_keeps_raw_values():
 def test_bad_requests_are_named():
     with pytest.raises(ValueError, match="two or more zoos"):
         transfer_rows(_tables()[:1], SETS, LINEAR, PROTOCOL)
+    with pytest.raises(ValueError, match="repeat a zoo"):
+        transfer_rows([*_tables(), _tables()[0]], SETS, LINEAR, PROTOCOL)
     with pytest.raises(ValueError, match="scaling='rank'"):
         transfer_rows(_tables(), SETS, LINEAR, PROTOCOL, scaling="rank")
 

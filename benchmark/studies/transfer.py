@@ -28,6 +28,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,13 +81,13 @@ def common_columns(frames: Sequence[pd.DataFrame], members: Sequence[str]) -> li
     return sorted(c for c in shared if c.split("__", 1)[0] in members)
 
 
-def zoo_table(cfg: Mapping[str, object]) -> ZooTable:
+def zoo_table(cfg: Mapping[str, Any]) -> ZooTable:
     """Run one experiment (stages come from the store when present) and keep what transfer needs."""
-    result = pipeline.run(cfg)  # type: ignore[arg-type]
-    zoo = str(cfg["zoo"]["name"])  # type: ignore[index]
-    targets = list(cfg["evaluation"]["targets"])  # type: ignore[index]
+    result = pipeline.run(cfg)
+    zoo = str(cfg["zoo"]["name"])
+    targets = list(cfg["evaluation"]["targets"])
     ids = [m.model_id for m in result.models]
-    task = TASKS.get(cfg["zoo"]["task"])  # type: ignore[index]
+    task = TASKS.get(cfg["zoo"]["task"])
     return ZooTable(
         zoo=zoo,
         features=result.features.loc[ids].reset_index(drop=True),
@@ -99,8 +100,8 @@ def zoo_table(cfg: Mapping[str, object]) -> ZooTable:
 def transfer_rows(
     tables: Sequence[ZooTable],
     sets: Mapping[str, tuple[str, list[str]]],
-    regressors: Mapping[str, Mapping[str, object]],
-    protocol: Mapping[str, object],
+    regressors: Mapping[str, Mapping[str, Any]],
+    protocol: Mapping[str, Any],
     scaling: str = "zoo",
 ) -> list[ScoreRow]:
     """Score every (target shared by all zoos, feature set, regressor) with each zoo held out in
@@ -109,6 +110,12 @@ def transfer_rows(
         raise ValueError(f"scaling={scaling!r} is unknown; use one of {list(SCALINGS)}.")
     if len(tables) < 2:
         raise ValueError(f"leave-one-zoo-out needs two or more zoos, got {[t.zoo for t in tables]}.")
+    names = [t.zoo for t in tables]
+    if len(set(names)) < len(names):
+        raise ValueError(
+            f"zoos {names} repeat a zoo; give each zoo once (two experiments on one zoo, such as default and "
+            "dynamics, share its models)."
+        )
     label = "+".join(t.zoo for t in tables)
     zoos = np.concatenate([[t.zoo] * len(t.targets) for t in tables])
     groups = np.concatenate([t.groups for t in tables])
@@ -141,14 +148,14 @@ def transfer_rows(
                         groups,
                         make,
                         2,
-                        int(protocol["seed"]),  # type: ignore[arg-type]
+                        int(protocol["seed"]),
                         1,
-                        int(protocol["n_bootstrap"]),  # type: ignore[arg-type]
-                        float(protocol["ci_level"]),  # type: ignore[arg-type]
+                        int(protocol["n_bootstrap"]),
+                        float(protocol["ci_level"]),
                         split="leave_one_out",
                         strata=zoos,
                         greater_is_better=better,
-                        top_k=int(protocol.get("top_k", 5)),  # type: ignore[arg-type]
+                        top_k=int(protocol.get("top_k", 5)),
                     )
                 except TooFewGroupsError as exc:
                     log.warning("%s / %s / %s not scored: %s", target, fs_name, reg_name, exc)
