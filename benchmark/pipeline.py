@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from benchmark.checks import diverged_models, model_problems, range_problems, type_problems, zoo_problems
@@ -254,10 +255,11 @@ def compute_threads(cfg: Mapping[str, Any]) -> int:
 
 
 def numerics(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """What besides the settings changes computed numbers, for the store keys of the stages that
-    compute with torch. Float sums split over a different number of threads round differently, and
-    training amplifies that, so the thread count is part of a result; one thread, the default, is
-    the reference and adds nothing to a key."""
+    """What besides the settings changes computed numbers, for the store keys of the computing
+    stages (training, landscapes, curvature, scores). Float sums split over a different number of
+    threads round differently, and training amplifies that, so the thread count (torch's, and the
+    BLAS and OpenMP pools that :func:`run` limits to it) is part of a result; one thread, the
+    default, is the reference and adds nothing to a key."""
     threads = compute_threads(cfg)
     return {} if threads == 1 else {"threads": threads}
 
@@ -771,6 +773,7 @@ def stage_scores(
             "regressor": reg_cfg,
             "protocol": protocol,
             "axes": axes,
+            **numerics(cfg),
         }
         return artifact_key("scores", SCORES_VERSION, config, [data_digest, design_digest])
 
@@ -868,12 +871,18 @@ def stage_scores(
 
 
 def run(cfg: Mapping[str, Any]) -> RunResult:
-    """Run every stage for a resolved config (a plain dict; see conf/config.yaml)."""
+    """Run every stage for a resolved config (a plain dict; see conf/config.yaml), with torch, the
+    BLAS libraries and OpenMP all limited to ``threads`` (see :func:`numerics`)."""
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
     check_protocol(cfg["protocol"])
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
+    with threadpool_limits(limits=compute_threads(cfg)):
+        return _run(cfg)
+
+
+def _run(cfg: Mapping[str, Any]) -> RunResult:
     torch.use_deterministic_algorithms(True)
     store = ArtifactStore(cfg["paths"]["store"])
     timings: dict[str, float] = {}

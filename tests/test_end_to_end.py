@@ -138,5 +138,5 @@ def test_thread_count_joins_the_keys_of_the_torch_stages_unless_it_is_one(tmp_pa
         pipeline.plan(compose_plain(["experiment=tiny", f"threads={threads}"], tmp_path), keys)
         plans[threads] = keys
     assert compose_plain(["experiment=tiny"], tmp_path)["threads"] == 1
-    for stage in ("run", "landscape", "curvature", "features"):
+    for stage in ("run", "landscape", "curvature", "features"):  # scores: keyed at evaluation time
         assert plans["1"][stage].keys().isdisjoint(plans["2"][stage].keys()), stage

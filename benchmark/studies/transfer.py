@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from threadpoolctl import threadpool_limits
 
 from benchmark import pipeline
 from benchmark.descriptors import build_descriptor
@@ -199,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sets = pipeline.feature_sets(descriptors, first["evaluation"].get("combinations") or {})
     t1 = time.perf_counter()
     try:
-        rows = transfer_rows(tables, sets, first["regressor"], first["protocol"], args.scaling)
+        with threadpool_limits(limits=pipeline.compute_threads(first)):  # as pipeline.run does
+            rows = transfer_rows(tables, sets, first["regressor"], first["protocol"], args.scaling)
     except ValueError as exc:
         log.error("%s", exc)
         return 2
