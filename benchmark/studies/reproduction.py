@@ -25,9 +25,12 @@ import datetime as dt
 import itertools
 import logging
 import math
+import multiprocessing
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,10 +75,49 @@ class Claim:
     notes: list[str] = field(default_factory=list)
 
 
-def run_experiment(experiment: str, extra: Sequence[str] = ()) -> pipeline.RunResult:
+def study_overrides(experiment: str) -> list[str]:
+    """The overrides of the study's run of ``experiment``: its descriptors."""
+    return [f"experiment={experiment}", f"descriptors=[{','.join(DESCRIPTORS)}]"]
+
+
+def run_experiment(experiment: str) -> pipeline.RunResult:
     """The pipeline's result for ``experiment`` with the study's descriptors (from the store when present)."""
-    cfg = compose_config([f"experiment={experiment}", f"descriptors=[{','.join(DESCRIPTORS)}]", *extra])
-    return pipeline.run(cfg)
+    return pipeline.run(compose_config(study_overrides(experiment)))
+
+
+def stability_overrides(experiment: str, steps: Sequence[int]) -> list[tuple[str, int, list[str]]]:
+    """``(kind, value, overrides)`` of each landscape variant the stability answer compares: every
+    resolution of ``steps`` with direction seed 0, and direction seed 1 at the middle resolution."""
+    base = [f"experiment={experiment}", "descriptors=[merge_tree,geometry]", "regressor=[ridge]"]
+    return [
+        *[("steps", s, [*base, f"landscape.steps={s}"]) for s in steps],
+        ("seed", 1, [*base, f"landscape.steps={steps[1]}", "landscape.seed=1"]),
+    ]
+
+
+def planned_runs(stability_steps: Mapping[str, Sequence[int]]) -> list[list[str]]:
+    """Every pipeline run of the study, as override lists: each zoo's study run, then the dynamics
+    checkpoints, then the stability variants (zoos with the most work first)."""
+    order = ["timm_arch", "pinn_convection", "mnist1d", "digits_cnn", "default"]
+    runs = [study_overrides(e) for e in order] + [study_overrides("dynamics")]
+    runs += [o for e in order for _, _, o in stability_overrides(e, stability_steps[e])]
+    return runs
+
+
+def _compute(overrides: list[str]) -> None:
+    pipeline.run(compose_config(overrides))
+
+
+def prefetch(runs: Sequence[list[str]], workers: int) -> None:
+    """Compute ``runs`` into the store on ``workers`` processes (one torch thread each, as
+    configured), so that the study itself only loads. Runs on one zoo share its models through the
+    store's locks; the results do not depend on how the runs are spread over the workers."""
+    if workers <= 1:
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for future in [pool.submit(_compute, list(r)) for r in runs]:
+            future.result()
 
 
 def _fmt_ci(value: float, low: float, high: float) -> str:
@@ -429,14 +471,8 @@ def beyond(out: Path, stability_steps: dict[str, list[int]]) -> tuple[pd.DataFra
             )
         steps = stability_steps[experiment]
         variants = {}
-        for kind, value, overrides in [
-            *[("steps", s, [f"landscape.steps={s}"]) for s in steps],
-            ("seed", 1, [f"landscape.steps={steps[1]}", "landscape.seed=1"]),
-        ]:
-            cfg = compose_config(
-                [f"experiment={experiment}", "descriptors=[merge_tree,geometry]", "regressor=[ridge]", *overrides]
-            )
-            variants[(kind, value)] = pipeline.run(cfg).features
+        for kind, value, overrides in stability_overrides(experiment, steps):
+            variants[(kind, value)] = pipeline.run(compose_config(overrides)).features
         table = agreement_table(variants, ("steps", steps[1]), 0.5)
         table.insert(0, "zoo", experiment)
         table.insert(1, "resolutions", "/".join(map(str, steps)))
@@ -570,11 +606,18 @@ STABILITY_STEPS = {  # the second value is each experiment's own resolution (the
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--doc", type=Path, default=Path("docs") / "reproduction.md")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes that compute the study's runs into the store first (1: none, all in this process)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     figures = args.doc.parent / "figures" / "reproduction"
     figures.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    prefetch(planned_runs(STABILITY_STEPS), args.workers)
     steps: list[Callable[[Path], Claim]] = [claim_pinn, claim_residual, claim_saddles, claim_dynamics]
     with threadpool_limits(limits=1):  # the experiments' `threads`, for the regressors fitted here too
         claims = [step(figures) for step in steps]
