@@ -845,22 +845,7 @@ def stage_scores(
         except TooFewGroupsError as exc:
             log.warning("%s / %s / %s not scored: %s", target, fs_name, reg_name, exc)
             ev = unscored(X, y)
-        return ScoreRow(
-            zoo=zoo,
-            target=target,
-            feature_set=fs_name,
-            feature_kind=kind,
-            regressor="mean" if reg_cfg is None else reg_name,
-            protocol=protocol["name"],
-            n_models=ev.n_used,
-            n_dropped=ev.n_dropped,
-            n_folds=ev.n_folds,
-            value=ev.value,
-            ci_low=ev.ci_low,
-            ci_high=ev.ci_high,
-            fold_std=ev.fold_std,
-            draws=ev.draws,
-        )
+        return ev.row(zoo, target, fs_name, kind, "mean" if reg_cfg is None else reg_name, protocol["name"])
 
     with tqdm(total=len(jobs), desc="evaluate", unit="fit", leave=False, disable=None) as bar:
         rows = store.map("scores", [j[0] for j in jobs], ScoreRow, compute, progress=bar.update)

@@ -40,6 +40,7 @@ from benchmark.evaluation.measures import (
     precision_at_k,
 )
 from benchmark.evaluation.metrics import METRICS, RANK_METRICS
+from benchmark.records import ScoreRow
 
 CONSTANT = "constant"
 """The constant-mean baseline feature set: predicts the training fold's mean target."""
@@ -78,6 +79,25 @@ class Evaluation:
     n_dropped: int
     n_folds: int
     draws: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def row(self, zoo: str, target: str, feature_set: str, kind: str, regressor: str, protocol: str) -> ScoreRow:
+        """These scores as the leaderboard row of (zoo, target, feature set, regressor, protocol)."""
+        return ScoreRow(
+            zoo=zoo,
+            target=target,
+            feature_set=feature_set,
+            feature_kind=kind,
+            regressor=regressor,
+            protocol=protocol,
+            n_models=self.n_used,
+            n_dropped=self.n_dropped,
+            n_folds=self.n_folds,
+            value=self.value,
+            ci_low=self.ci_low,
+            ci_high=self.ci_high,
+            fold_std=self.fold_std,
+            draws=self.draws,
+        )
 
 
 def out_of_fold_predictions(

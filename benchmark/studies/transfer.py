@@ -161,24 +161,7 @@ def transfer_rows(
                 except TooFewGroupsError as exc:
                     log.warning("%s / %s / %s not scored: %s", target, fs_name, reg_name, exc)
                     ev = unscored(X, y)
-                rows.append(
-                    ScoreRow(
-                        zoo=label,
-                        target=target,
-                        feature_set=fs_name,
-                        feature_kind=kind,
-                        regressor="mean" if reg_cfg is None else reg_name,
-                        protocol=PROTOCOL,
-                        n_models=ev.n_used,
-                        n_dropped=ev.n_dropped,
-                        n_folds=ev.n_folds,
-                        value=ev.value,
-                        ci_low=ev.ci_low,
-                        ci_high=ev.ci_high,
-                        fold_std=ev.fold_std,
-                        draws=ev.draws,
-                    )
-                )
+                rows.append(ev.row(label, target, fs_name, kind, "mean" if reg_cfg is None else reg_name, PROTOCOL))
     return compare_with_baselines(rows)
 
 
