@@ -108,6 +108,10 @@ def _compute(overrides: list[str]) -> None:
     pipeline.run(compose_config(overrides))
 
 
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
 def prefetch(runs: Sequence[list[str]], workers: int) -> None:
     """Compute ``runs`` into the store on ``workers`` processes (one torch thread each, as
     configured), so that the study itself only loads. Runs on one zoo share its models through the
@@ -115,7 +119,7 @@ def prefetch(runs: Sequence[list[str]], workers: int) -> None:
     if workers <= 1:
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_log_to_stderr) as pool:
         for future in [pool.submit(_compute, list(r)) for r in runs]:
             future.result()
 
