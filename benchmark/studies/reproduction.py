@@ -98,7 +98,8 @@ def stability_overrides(experiment: str, steps: Sequence[int]) -> list[tuple[str
 def planned_runs(stability_steps: Mapping[str, Sequence[int]]) -> list[list[str]]:
     """Every pipeline run of the study, as override lists: each zoo's study run, then the dynamics
     checkpoints, then the stability variants (zoos with the most work first)."""
-    order = ["timm_arch", "pinn_convection", "mnist1d", "digits_cnn", "default"]
+    longest = ["timm_arch", "pinn_convection", "mnist1d", "digits_cnn"]
+    order = sorted(ZOOS, key=lambda e: longest.index(e) if e in longest else len(longest))
     runs = [study_overrides(e) for e in order] + [study_overrides("dynamics")]
     runs += [o for e in order for _, _, o in stability_overrides(e, stability_steps[e])]
     return runs
