@@ -855,19 +855,21 @@ def stage_scores(
 # ----------------------------------------------------------------------------- the whole run
 
 
-def run(cfg: Mapping[str, Any]) -> RunResult:
+def run(cfg: Mapping[str, Any], score: bool = True) -> RunResult:
     """Run every stage for a resolved config (a plain dict; see conf/config.yaml), with torch, the
-    BLAS libraries and OpenMP all limited to ``threads`` (see :func:`numerics`)."""
+    BLAS libraries and OpenMP all limited to ``threads`` (see :func:`numerics`). With ``score=False``
+    the run stops after the descriptors (its ``scores`` are empty): for studies that evaluate the
+    features their own way."""
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
     check_protocol(cfg["protocol"])
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
     with threadpool_limits(limits=compute_threads(cfg)):
-        return _run(cfg)
+        return _run(cfg, score)
 
 
-def _run(cfg: Mapping[str, Any]) -> RunResult:
+def _run(cfg: Mapping[str, Any], score: bool = True) -> RunResult:
     torch.use_deterministic_algorithms(True)
     store = ArtifactStore(cfg["paths"]["store"])
     timings: dict[str, float] = {}
@@ -926,11 +928,13 @@ def _run(cfg: Mapping[str, Any]) -> RunResult:
     t0 = time.perf_counter()
     features = stage_descriptors(store, descriptors, models, inputs)
     timed("descriptors", t0)
-    t0 = time.perf_counter()
-    scores = stage_scores(
-        store, cfg, descriptors, models, features, inputs["landscape"][0] if "landscape" in inputs else ()
-    )
-    timed("evaluation", t0)
+    scores: list[ScoreRow] = []
+    if score:
+        t0 = time.perf_counter()
+        scores = stage_scores(
+            store, cfg, descriptors, models, features, inputs["landscape"][0] if "landscape" in inputs else ()
+        )
+        timed("evaluation", t0)
     summary = store.summary()
     log.info("store %s: %s", store.root, summary)
     counts = {stage: (st.loaded, st.computed) for stage, st in store.stats.items()}

@@ -23,6 +23,9 @@ def test_rerun_loads_everything_and_fresh_runs_are_identical(tmp_path):
     again = pipeline.run(cfg)
     assert all(computed == 0 and loaded > 0 for loaded, computed in again.store_counts.values())
     pd.testing.assert_frame_equal(first.features, again.features)
+    unscored = pipeline.run(cfg, score=False)  # up to the features: no evaluation stage at all
+    assert unscored.scores == [] and "scores" not in unscored.store_counts and "evaluation" not in unscored.timings
+    pd.testing.assert_frame_equal(first.features, unscored.features)
     # a separate, empty store: same config and seed give the same numbers
     other = compose_plain(["experiment=tiny"], tmp_path / "other")
     fresh = pipeline.run(other)

@@ -1,7 +1,7 @@
 """Leave-one-zoo-out transfer: does a regressor fitted on some zoos predict the models of another?
 
-A run holds one zoo; this study joins several. Each experiment is run through the pipeline (from
-the store when ``make leaderboards`` ran before), and every feature set that is defined on every
+A run holds one zoo; this study joins several. Each experiment is run through the pipeline up to its
+features (from the store when ``make leaderboards`` ran before), and every feature set that is defined on every
 zoo is scored under the ``leave_one_out`` split with the zoo as the stratum: each zoo in turn is
 predicted by a regressor fitted on all the others, and the scores are computed inside the held-out
 zoo, then averaged over zoos (see docs/protocol.md, "Leave-one-zoo-out transfer").
@@ -83,8 +83,9 @@ def common_columns(frames: Sequence[pd.DataFrame], members: Sequence[str]) -> li
 
 
 def zoo_table(cfg: Mapping[str, Any]) -> ZooTable:
-    """Run one experiment (stages come from the store when present) and keep what transfer needs."""
-    result = pipeline.run(cfg)
+    """Run one experiment up to its features (stages come from the store when present) and keep
+    what transfer needs; the experiment's own leaderboard is not scored."""
+    result = pipeline.run(cfg, score=False)
     zoo = str(cfg["zoo"]["name"])
     targets = list(cfg["evaluation"]["targets"])
     ids = [m.model_id for m in result.models]
