@@ -30,7 +30,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,9 +120,13 @@ def prefetch(runs: Sequence[list[str]], workers: int) -> None:
     if workers <= 1:
         return
     context = multiprocessing.get_context("spawn")
+    t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_log_to_stderr) as pool:
-        for future in [pool.submit(_compute, list(r)) for r in runs]:
+        futures = [pool.submit(_compute, list(r)) for r in runs]
+        for done, future in enumerate(as_completed(futures), start=1):
             future.result()
+            minutes = (time.perf_counter() - t0) / 60
+            log.info("prefetch: %d of %d runs in the store (%.1f min)", done, len(runs), minutes)
 
 
 def _fmt_ci(value: float, low: float, high: float) -> str:
