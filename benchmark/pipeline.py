@@ -863,10 +863,14 @@ def run(cfg: Mapping[str, Any], score: bool = True) -> RunResult:
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
     check_protocol(cfg["protocol"])
+    previous = torch.get_num_threads()  # restored: the next run in this process starts from the default
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
-    with threadpool_limits(limits=compute_threads(cfg)):
-        return _run(cfg, score)
+    try:
+        with threadpool_limits(limits=compute_threads(cfg)):
+            return _run(cfg, score)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _run(cfg: Mapping[str, Any], score: bool = True) -> RunResult:
@@ -962,6 +966,7 @@ def plan(cfg: Mapping[str, Any], keys: dict[str, dict[str, bool]] | None = None)
     """
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
+    check_protocol(cfg["protocol"])
     store = ArtifactStore(cfg["paths"]["store"])
     zoo = cfg["zoo"]
     rows: list[tuple[str, int, int]] = []
@@ -993,6 +998,8 @@ def plan(cfg: Mapping[str, Any], keys: dict[str, dict[str, bool]] | None = None)
             add(stage, inputs[stage])
     add("features", [k for name, d in descriptors.items() for k in _feature_keys(name, d, inputs, len(model_keys))])
     sets = feature_sets(descriptors, cfg["evaluation"].get("combinations") or {})
-    n_scores = len(cfg["evaluation"]["targets"]) * (1 + (len(sets) - 1) * len(cfg["regressor"]))
+    diagram_sets = [s for s in (cfg["evaluation"].get("diagram_sets") or {}).values() if s is not None]
+    n_diagram = sum(len(diagram_regressors(s, cfg["regressor"])) for s in diagram_sets) if "landscape" in needed else 0
+    n_scores = len(cfg["evaluation"]["targets"]) * (1 + (len(sets) - 1) * len(cfg["regressor"]) + n_diagram)
     rows.append(("scores", n_scores, -1))
     return rows

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
+import torch
 
 from benchmark import pipeline
 
@@ -20,7 +22,13 @@ def test_rerun_loads_everything_and_fresh_runs_are_identical(tmp_path):
     stages = {"run", "landscape", "curvature", "features", "scores"}
     assert set(first.store_counts) == stages
     assert all(loaded == 0 and computed > 0 for loaded, computed in first.store_counts.values())
-    again = pipeline.run(cfg)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        again = pipeline.run(cfg)  # at threads=1 ...
+        assert torch.get_num_threads() == threads + 1  # ... and the caller's count is back afterwards
+    finally:
+        torch.set_num_threads(threads)
     assert all(computed == 0 and loaded > 0 for loaded, computed in again.store_counts.values())
     pd.testing.assert_frame_equal(first.features, again.features)
     unscored = pipeline.run(cfg, score=False)  # up to the features: no evaluation stage at all
@@ -124,9 +132,12 @@ def test_dry_run_plans_without_computing(tmp_path):
         ("features", 80, 0),
     ]
     assert not (tmp_path / "home" / "store" / "run").exists()  # nothing was trained
-    pipeline.run(cfg)
+    result = pipeline.run(cfg)
     after = pipeline.plan(cfg)
     assert all(k == n for s, n, k in after if s != "scores")
+    assert dict((s, n) for s, n, _ in before)["scores"] == len(result.scores)  # diagram sets included
+    with pytest.raises(pipeline.ConfigError, match="protocol"):  # as the run itself would refuse it
+        pipeline.plan({**cfg, "protocol": {**cfg["protocol"], "split": "bogus"}})
     r = _cli(["experiment=tiny", "zoo.checkpoints=[2]", "dry_run=true", f"paths.home={tmp_path / 'home'}"], tmp_path)
     assert r.returncode == 0 and "dry run of 'tiny'" in r.stdout and "run                8         8" in r.stdout
 
