@@ -106,6 +106,28 @@ def test_command_writes_the_leaderboard(tmp_path, monkeypatch):
     assert set(frame["zoo"]) == {"a+b+c"} and set(frame["regressor"]) == {"ridge", "mean"}
     assert set(frame["feature_set"]) == {CONSTANT, "geometry", "homology"}
     md = (tmp_path / "transfer.md").read_text()
-    command = "python -m benchmark.studies.transfer --experiments default digits_cnn mnist1d " + " ".join(overrides)
+    command = " ".join(["python -m benchmark.studies.transfer", *overrides, "--experiments", *names])
     assert command in md
+    assert transfer.main([*command.split()[3:], "--out", str(tmp_path / "again")]) == 0  # the recorded command reruns
+    pd.testing.assert_frame_equal(frame, pd.read_csv(tmp_path / "again" / "transfer.csv"))
     assert "## a+b+c: test_accuracy (leave_one_zoo_out)" in md
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--experiments", "default", "dynamics"], "repeat a zoo"),  # both are digits_mlp
+        (["--experiments", "default"], "two or more zoos"),
+        (["--experiments", "default", "no_such_zoo"], "no_such_zoo"),
+        (["landscape.steps=[3", "--experiments", "default", "mnist1d"], "malformed"),
+        (["protocol.split=bogus", "--experiments", "default", "mnist1d"], "protocol.split='bogus'"),
+    ],
+)
+def test_bad_requests_are_refused_before_any_experiment_runs(args, message, monkeypatch, caplog, tmp_path):
+    def must_not_run(cfg):
+        raise AssertionError(f"experiment {cfg['name']} ran before the request was checked")
+
+    monkeypatch.setattr(transfer, "zoo_table", must_not_run)
+    assert transfer.main([*args, "--out", str(tmp_path)]) == 2
+    assert message in caplog.text
+    assert not (tmp_path / "transfer.csv").exists()

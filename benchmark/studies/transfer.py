@@ -33,9 +33,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from hydra.errors import HydraException
 from threadpoolctl import threadpool_limits
 
 from benchmark import pipeline
+from benchmark.cli import conf_dir, malformed_overrides, unknown_group_options
 from benchmark.descriptors import build_descriptor
 from benchmark.evaluation import build_regressor, compare_with_baselines
 from benchmark.evaluation.protocol import CONSTANT, TooFewGroupsError, evaluate_feature_set, unscored
@@ -43,6 +45,7 @@ from benchmark.records import ScoreRow
 from benchmark.report import provenance, write_leaderboard
 from benchmark.studies.stability import compose_config
 from benchmark.zoo import TASKS
+from benchmark.zoo.manifest import ManifestError
 
 log = logging.getLogger("benchmark.transfer")
 
@@ -99,6 +102,17 @@ def zoo_table(cfg: Mapping[str, Any]) -> ZooTable:
     )
 
 
+def check_zoos(names: Sequence[str]) -> None:
+    """Raise a ``ValueError`` unless ``names`` holds two or more zoos, each once."""
+    if len(names) < 2:
+        raise ValueError(f"leave-one-zoo-out needs two or more zoos, got {list(names)}.")
+    if len(set(names)) < len(names):
+        raise ValueError(
+            f"zoos {list(names)} repeat a zoo; give each zoo once (two experiments on one zoo, such as default "
+            "and dynamics, share its models)."
+        )
+
+
 def transfer_rows(
     tables: Sequence[ZooTable],
     sets: Mapping[str, tuple[str, list[str]]],
@@ -110,14 +124,7 @@ def transfer_rows(
     turn, then compare each row with the best baseline on the same resamples."""
     if scaling not in SCALINGS:
         raise ValueError(f"scaling={scaling!r} is unknown; use one of {list(SCALINGS)}.")
-    if len(tables) < 2:
-        raise ValueError(f"leave-one-zoo-out needs two or more zoos, got {[t.zoo for t in tables]}.")
-    names = [t.zoo for t in tables]
-    if len(set(names)) < len(names):
-        raise ValueError(
-            f"zoos {names} repeat a zoo; give each zoo once (two experiments on one zoo, such as default and "
-            "dynamics, share its models)."
-        )
+    check_zoos([t.zoo for t in tables])
     label = "+".join(t.zoo for t in tables)
     zoos = np.concatenate([[t.zoo] * len(t.targets) for t in tables])
     groups = np.concatenate([t.groups for t in tables])
@@ -176,19 +183,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     t0 = time.perf_counter()
-    cfgs = [compose_config([f"experiment={e}", *args.overrides]) for e in args.experiments]
-    tables = [zoo_table(cfg) for cfg in cfgs]
+    requested = [f"experiment={e}" for e in args.experiments] + args.overrides
+    problems = malformed_overrides(args.overrides) + unknown_group_options(requested, conf_dir())
+    if problems:
+        log.error("%s", "\n".join(problems))
+        return 2
+    try:  # everything that can be refused is refused before any experiment runs
+        cfgs = [compose_config([f"experiment={e}", *args.overrides]) for e in args.experiments]
+        check_zoos([str(c["zoo"]["name"]) for c in cfgs])
+        for cfg in cfgs:
+            pipeline.validate(cfg)
+            pipeline.check_protocol(cfg["protocol"])
+    except (HydraException, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        tables = [zoo_table(cfg) for cfg in cfgs]
+    except (pipeline.ConfigError, ManifestError) as exc:
+        log.error("%s", exc)
+        return 2
     t_runs = time.perf_counter() - t0
     first = cfgs[0]
     descriptors = {n: build_descriptor(n, p) for n, p in first["descriptors"].items()}
     sets = pipeline.feature_sets(descriptors, first["evaluation"].get("combinations") or {})
     t1 = time.perf_counter()
-    try:
-        with threadpool_limits(limits=pipeline.compute_threads(first)):  # as pipeline.run does
-            rows = transfer_rows(tables, sets, first["regressor"], first["protocol"], args.scaling)
-    except ValueError as exc:
-        log.error("%s", exc)
-        return 2
+    with threadpool_limits(limits=pipeline.compute_threads(first)):  # as pipeline.run does
+        rows = transfer_rows(tables, sets, first["regressor"], first["protocol"], args.scaling)
     frame = pd.DataFrame([r.flat() for r in rows])
     study = {
         "experiments": args.experiments,
@@ -197,10 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "regressor": first["regressor"],
         "protocol": {k: first["protocol"][k] for k in ("seed", "n_bootstrap", "ci_level", "top_k")},
     }
-    command = " ".join(
-        ["python -m benchmark.studies.transfer", "--experiments", *args.experiments]
+    command = " ".join(  # overrides first: after --experiments they would read as experiment names
+        ["python -m benchmark.studies.transfer", *args.overrides]
         + ([f"--scaling {args.scaling}"] if args.scaling != "zoo" else [])
-        + args.overrides
+        + ["--experiments", *args.experiments]
     )
     prov = provenance(
         yaml.safe_dump(study, sort_keys=False),
