@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmark import pipeline
 from benchmark.studies import reproduction
 from benchmark.studies.stability import compose_config
@@ -23,7 +25,9 @@ def test_the_plan_covers_every_run_of_the_study():
 def test_prefetch_on_two_processes_stores_what_a_run_then_loads(tmp_path):
     home = f"paths.home={tmp_path / 'home'}"
     runs = [["experiment=tiny", home], ["experiment=tiny", home, "landscape.seed=1"]]
-    reproduction.prefetch(runs, workers=2)
+    broken = ["experiment=tiny", home, "protocol.split=bogus"]  # refused by the pipeline; the others still finish
+    with pytest.raises(RuntimeError, match=r"1 of 3 prefetch runs failed[\s\S]*protocol.split=bogus"):
+        reproduction.prefetch([*runs, broken], workers=2)
     for overrides in runs:
         result = pipeline.run(compose_config(overrides))
         assert all(computed == 0 for _, computed in result.store_counts.values()), result.store_summary

@@ -48,7 +48,7 @@ from benchmark.evaluation.measures import univariate_spearman
 from benchmark.evaluation.metrics import r2, spearman
 from benchmark.evaluation.protocol import bootstrap_draws, group_resamples, out_of_fold_predictions
 from benchmark.records import Landscape
-from benchmark.studies.stability import agreement_table, compose_config
+from benchmark.studies.stability import agreement_table, compose_config, reference_steps, variant_overrides
 from benchmark.topology import sublevel_persistence
 
 log = logging.getLogger("benchmark.reproduction")
@@ -88,11 +88,7 @@ def run_experiment(experiment: str) -> pipeline.RunResult:
 def stability_overrides(experiment: str, steps: Sequence[int]) -> list[tuple[str, int, list[str]]]:
     """``(kind, value, overrides)`` of each landscape variant the stability answer compares: every
     resolution of ``steps`` with direction seed 0, and direction seed 1 at the middle resolution."""
-    base = [f"experiment={experiment}", "descriptors=[merge_tree,geometry]", "regressor=[ridge]"]
-    return [
-        *[("steps", s, [*base, f"landscape.steps={s}"]) for s in steps],
-        ("seed", 1, [*base, f"landscape.steps={steps[1]}", "landscape.seed=1"]),
-    ]
+    return variant_overrides(experiment, steps, (0, 1), ("merge_tree", "geometry"))
 
 
 def planned_runs(stability_steps: Mapping[str, Sequence[int]]) -> list[list[str]]:
@@ -116,17 +112,28 @@ def _log_to_stderr() -> None:
 def prefetch(runs: Sequence[list[str]], workers: int) -> None:
     """Compute ``runs`` into the store on ``workers`` processes (one torch thread each, as
     configured), so that the study itself only loads. Runs on one zoo share its models through the
-    store's locks; the results do not depend on how the runs are spread over the workers."""
+    store's locks; the results do not depend on how the runs are spread over the workers.
+
+    A run that fails is logged with its overrides as soon as it fails; the others still finish
+    (their artifacts stay in the store), then a ``RuntimeError`` names every failed run."""
     if workers <= 1:
         return
     context = multiprocessing.get_context("spawn")
     t0 = time.perf_counter()
+    failed = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_log_to_stderr) as pool:
-        futures = [pool.submit(_compute, list(r)) for r in runs]
+        futures = {pool.submit(_compute, list(r)): " ".join(r) for r in runs}
         for done, future in enumerate(as_completed(futures), start=1):
-            future.result()
+            if (exc := future.exception()) is not None:
+                failed.append(f"{futures[future]}: {type(exc).__name__}: {exc}")
+                log.error("prefetch: run failed (%s)", failed[-1])
             minutes = (time.perf_counter() - t0) / 60
-            log.info("prefetch: %d of %d runs in the store (%.1f min)", done, len(runs), minutes)
+            log.info("prefetch: %d of %d runs finished (%.1f min)", done, len(runs), minutes)
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} of {len(runs)} prefetch runs failed (the others are in the store; fix the cause and "
+            "rerun, finished work loads from the store):\n  - " + "\n  - ".join(failed)
+        )
 
 
 def _fmt_ci(value: float, low: float, high: float) -> str:
@@ -482,7 +489,7 @@ def beyond(out: Path, stability_steps: dict[str, list[int]]) -> tuple[pd.DataFra
         variants = {}
         for kind, value, overrides in stability_overrides(experiment, steps):
             variants[(kind, value)] = pipeline.run(compose_config(overrides)).features
-        table = agreement_table(variants, ("steps", steps[1]), 0.5)
+        table = agreement_table(variants, ("steps", reference_steps(steps)), 0.5)
         table.insert(0, "zoo", experiment)
         table.insert(1, "resolutions", "/".join(map(str, steps)))
         stab.append(table)

@@ -80,21 +80,37 @@ def agreement_table(
     return pd.DataFrame(rows)
 
 
+def reference_steps(steps: Sequence[int]) -> int:
+    """The resolution the other variants are compared with: the middle one."""
+    return sorted(steps)[len(steps) // 2]
+
+
+def variant_overrides(
+    experiment: str,
+    steps: Sequence[int],
+    seeds: Sequence[int],
+    descriptors: Sequence[str],
+    extra: Sequence[str] = (),
+) -> list[tuple[str, int, list[str]]]:
+    """``(kind, value, overrides)`` of every variant: each resolution of ``steps`` with the first
+    direction seed, then each other seed at the reference resolution."""
+    base = [f"experiment={experiment}", f"descriptors=[{','.join(descriptors)}]", "regressor=[ridge]", *extra]
+    plans = [("steps", s, [*base, f"landscape.steps={s}", f"landscape.seed={seeds[0]}"]) for s in steps]
+    plans += [
+        ("seed", s, [*base, f"landscape.steps={reference_steps(steps)}", f"landscape.seed={s}"]) for s in seeds[1:]
+    ]
+    return plans
+
+
 def run_study(
     experiment: str, steps: Sequence[int], seeds: Sequence[int], descriptors: Sequence[str], extra: Sequence[str]
 ) -> tuple[dict[tuple[str, int], pd.DataFrame], tuple[str, int]]:
     """Features of ``descriptors`` for every variant; the reference is (middle resolution, first seed)."""
-    base_steps = sorted(steps)[len(steps) // 2]
     variants: dict[tuple[str, int], pd.DataFrame] = {}
-    names = f"descriptors=[{','.join(descriptors)}]"
-    plans = [("steps", s, [f"landscape.steps={s}", f"landscape.seed={seeds[0]}"]) for s in steps]
-    plans += [("seed", s, [f"landscape.steps={base_steps}", f"landscape.seed={s}"]) for s in seeds[1:]]
-    for kind, value, overrides in plans:
-        cfg = compose_config([f"experiment={experiment}", names, "regressor=[ridge]", *extra, *overrides])
+    for kind, value, overrides in variant_overrides(experiment, steps, seeds, descriptors, extra):
         log.info("stability: %s=%s", kind, value)
-        result = pipeline.run(cfg)
-        variants[(kind, value)] = result.features
-    return variants, ("steps", base_steps)
+        variants[(kind, value)] = pipeline.run(compose_config(overrides), score=False).features
+    return variants, ("steps", reference_steps(steps))
 
 
 def markdown(table: pd.DataFrame, flags: pd.DataFrame, command: str, experiment: str, threshold: float) -> str:
