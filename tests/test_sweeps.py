@@ -275,3 +275,17 @@ def test_launcher_timing_report_shows_every_repeat_and_the_median():
     assert launcher_overrides("joblib", 3) == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"]
     with pytest.raises(ValueError, match="unknown"):
         launcher_overrides("slurm", 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), [(["--repeats", "0"], "--repeats >= 1"), (["--n-jobs", "1"], "--n-jobs >= 2")]
+)
+def test_launcher_timing_refuses_a_request_it_cannot_measure(args, message, tmp_path, capsys):
+    from benchmark.perf.sweep_launchers import main
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "store").mkdir()  # a store left by an earlier measurement would make it warm
+    for request, expected in [(args, message), (["--keep", str(tmp_path / "old")], "is not empty")]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(request)
+        assert exit_info.value.code == 2 and expected in capsys.readouterr().err

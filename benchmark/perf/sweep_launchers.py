@@ -157,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="basic-then-joblib pairs (default 1)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the stores and sweep folders here")
     args = parser.parse_args(argv)
+    if args.repeats < 1 or args.n_jobs < 2:
+        parser.error(f"--repeats {args.repeats} --n-jobs {args.n_jobs}: use --repeats >= 1 and --n-jobs >= 2.")
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep} is not empty; every sweep starts from an empty store, so give a new folder.")
     overrides = list(SMALL) if args.scale == "small" else []
     pairs = []
     load_before = os.getloadavg()[0]  # other work on the machine slows the parallel sweep most
@@ -166,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
             basic = run_sweep("basic", overrides, args.n_jobs, root / f"{r}" / "basic")
             joblib = run_sweep("joblib", overrides, args.n_jobs, root / f"{r}" / "joblib")
             pairs.append((basic, joblib))
+            print(  # as each repeat ends, so a failure in a later one loses no measurement
+                f"repeat {r + 1}: basic {basic.seconds:.1f} s, joblib {joblib.seconds:.1f} s, "
+                f"joblib / basic {joblib.seconds / basic.seconds:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
     print(report(pairs, args.n_jobs, overrides, (load_before, os.getloadavg()[0])))
     return 0
 
