@@ -15,7 +15,6 @@ from typing import Any
 
 import hydra
 import numpy as np
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -141,7 +140,7 @@ def _hydra_main(cfg: DictConfig) -> None:
                 (Path(hc.runtime.output_dir) / "plan.json").write_text(json.dumps({"rows": rows, "keys": keys}))
             return
         result = pipeline.run(plain)
-        log.info("torch threads: %d", torch.get_num_threads())
+        log.info("torch threads: %d", pipeline.compute_threads(plain))  # what the run computed with
     except (pipeline.ConfigError, ManifestError) as exc:
         log.error("%s", exc)
         sys.exit(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -44,15 +45,16 @@ def test_rerun_loads_everything_and_fresh_runs_are_identical(tmp_path):
     )
 
 
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def _cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "landscape-bench"
-    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_cli_writes_leaderboard_and_second_run_loads_from_store(tmp_path):
     args = ["experiment=tiny", f"paths.home={tmp_path / 'home'}", f"report.dir={tmp_path / 'boards'}"]
-    r = _cli(args, tmp_path)
+    r = _cli(args, tmp_path, env={**os.environ, "OMP_NUM_THREADS": "2"})  # torch's default: 2 threads
     assert r.returncode == 0, r.stderr
+    assert "torch threads: 1" in r.stderr  # the count the run computed with (threads=1), not the default
     md, csv = tmp_path / "boards" / "tiny.md", tmp_path / "boards" / "tiny.csv"
     assert md.is_file() and csv.is_file()
     text = md.read_text()
