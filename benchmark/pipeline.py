@@ -31,9 +31,9 @@ from tqdm.auto import tqdm
 from benchmark.checks import diverged_models, model_problems, range_problems, type_problems, zoo_problems
 from benchmark.data import DATASETS, load_dataset
 from benchmark.descriptors import DESCRIPTORS, Descriptor, DescriptorInputs, build_descriptor
-from benchmark.evaluation import CONSTANT, SPLITS, build_regressor, compare_with_baselines, evaluate_feature_set
+from benchmark.evaluation import CONSTANT, SPLITS, build_regressor, compare_with_baselines
 from benchmark.evaluation.diagrams import DISTANCES, VECTORIZERS, DiagramKNNRegressor, diagram_pipeline
-from benchmark.evaluation.protocol import TooFewGroupsError, unscored
+from benchmark.evaluation.protocol import evaluate_or_unscored
 from benchmark.hessian import (
     hutchinson_samples,
     make_hvp,
@@ -117,7 +117,7 @@ def load_plugins(plugins: Iterable[str]) -> None:
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
-    """Check names and ranges before any work starts."""
+    """Check names and ranges (the protocol's too) before any work starts."""
     problems = type_problems(cfg)
     if problems:  # the checks below compare these settings as numbers
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
@@ -204,6 +204,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
             )
     if cv.get("slq_probes", 0) < 0:
         problems.append(f"curvature.slq_probes={cv['slq_probes']} must be >= 0 (0: no spectral density).")
+    problems += protocol_problems(cfg["protocol"])
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -695,6 +696,13 @@ def protocol_strata(cfg: Mapping[str, Any], models: Sequence[ModelRecord]) -> li
 def check_protocol(protocol: Mapping[str, Any]) -> None:
     """Raise a ``ConfigError`` for an unknown ``protocol.split``, a missing ``protocol.axis`` or a
     ``protocol.top_k`` below 1."""
+    problems = protocol_problems(protocol)
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def protocol_problems(protocol: Mapping[str, Any]) -> list[str]:
+    """What :func:`check_protocol` refuses, one message each."""
     problems = []
     split = protocol.get("split", "group_kfold")
     if split not in SPLITS:
@@ -704,8 +712,7 @@ def check_protocol(protocol: Mapping[str, Any]) -> None:
     top_k = protocol.get("top_k", 5)
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         problems.append(f"protocol.top_k={top_k!r} must be an integer >= 1 (the k of precision@k), e.g. 5.")
-    if problems:
-        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    return problems
 
 
 def landscape_diagrams(landscapes: Sequence[Landscape], homology: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -824,27 +831,24 @@ def stage_scores(
     def compute(i: int) -> ScoreRow:
         _, target, fs_name, kind, X, y, reg_name, reg_cfg = jobs[i]
         make = None if reg_cfg is None else (lambda: make_estimator(reg_name, reg_cfg))
-        try:
-            ev = evaluate_feature_set(
-                X,
-                y,
-                groups,
-                make,
-                protocol.get("n_splits", 2),
-                protocol["seed"],
-                protocol.get("n_repeats", 1),
-                protocol["n_bootstrap"],
-                protocol["ci_level"],
-                split=protocol.get("split", "group_kfold"),
-                strata=strata,
-                hparams=hparams,
-                axes=axes,
-                greater_is_better=task.greater_is_better[target],
-                top_k=protocol.get("top_k", 5),
-            )
-        except TooFewGroupsError as exc:
-            log.warning("%s / %s / %s not scored: %s", target, fs_name, reg_name, exc)
-            ev = unscored(X, y)
+        ev = evaluate_or_unscored(
+            f"{target} / {fs_name} / {reg_name}",
+            X,
+            y,
+            groups,
+            make,
+            protocol.get("n_splits", 2),
+            protocol["seed"],
+            protocol.get("n_repeats", 1),
+            protocol["n_bootstrap"],
+            protocol["ci_level"],
+            split=protocol.get("split", "group_kfold"),
+            strata=strata,
+            hparams=hparams,
+            axes=axes,
+            greater_is_better=task.greater_is_better[target],
+            top_k=protocol.get("top_k", 5),
+        )
         return ev.row(zoo, target, fs_name, kind, "mean" if reg_cfg is None else reg_name, protocol["name"])
 
     with tqdm(total=len(jobs), desc="evaluate", unit="fit", leave=False, disable=None) as bar:
@@ -862,7 +866,6 @@ def run(cfg: Mapping[str, Any], score: bool = True) -> RunResult:
     features their own way."""
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
-    check_protocol(cfg["protocol"])
     previous = torch.get_num_threads()  # restored: the next run in this process starts from the default
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
@@ -966,7 +969,6 @@ def plan(cfg: Mapping[str, Any], keys: dict[str, dict[str, bool]] | None = None)
     """
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
-    check_protocol(cfg["protocol"])
     store = ArtifactStore(cfg["paths"]["store"])
     zoo = cfg["zoo"]
     rows: list[tuple[str, int, int]] = []

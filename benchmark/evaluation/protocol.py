@@ -19,6 +19,7 @@ spread is the standard deviation of a score computed on each test fold alone.
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -41,6 +42,8 @@ from benchmark.evaluation.measures import (
 )
 from benchmark.evaluation.metrics import METRICS, RANK_METRICS
 from benchmark.records import ScoreRow
+
+log = logging.getLogger(__name__)
 
 CONSTANT = "constant"
 """The constant-mean baseline feature set: predicts the training fold's mean target."""
@@ -369,3 +372,13 @@ def unscored(X: np.ndarray | None, y: np.ndarray) -> Evaluation:
     keep = np.isfinite(y) if X is None else np.isfinite(y) & np.isfinite(X).all(axis=1)
     nan = dict.fromkeys(ALL_METRICS, math.nan)
     return Evaluation(nan, dict(nan), dict(nan), dict(nan), int(keep.sum()), int((~keep).sum()), 0)
+
+
+def evaluate_or_unscored(label: str, X: np.ndarray | None, y: np.ndarray, *args: Any, **kwargs: Any) -> Evaluation:
+    """:func:`evaluate_feature_set`, or :func:`unscored` (with a warning naming ``label``) when too
+    few groups are left to cross-validate: the row stays on the leaderboard either way."""
+    try:
+        return evaluate_feature_set(X, y, *args, **kwargs)
+    except TooFewGroupsError as exc:
+        log.warning("%s not scored: %s", label, exc)
+        return unscored(X, y)
