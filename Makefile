@@ -7,8 +7,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-EXPERIMENTS := default digits_cnn mnist1d pinn_convection timm_arch
-TRANSFER    := default digits_cnn mnist1d timm_arch
+# the embedded suite (conf/experiment/*.yaml with a suite: block, benchmark/suite.py) is listed by
+# $(BIN)/landscape-bench-suite inside the recipes, once the venv exists
 
 .PHONY: run test test-slow leaderboards transfer stability reproduce config-reference perf lint format clean-store venv
 
@@ -33,34 +33,36 @@ test-slow: $(STAMP)
 # ranking of feature sets across these zoos (leaderboards/overall.md) and the leave-one-zoo-out
 # transfer board (leaderboards/transfer.md)
 leaderboards: $(STAMP)
-	for e in $(EXPERIMENTS); do $(BIN)/landscape-bench experiment=$$e || exit 1; done
-	$(BIN)/python -m benchmark.report.zoo_index leaderboards docs/zoos.md $(EXPERIMENTS)
-	$(BIN)/python -m benchmark.report.overall leaderboards $(EXPERIMENTS)
+	suite="$$($(BIN)/landscape-bench-suite)" || exit 1; \
+	for e in $$suite; do $(BIN)/landscape-bench experiment=$$e || exit 1; done; \
+	$(BIN)/landscape-bench-zoo-index leaderboards docs/zoos.md $$suite || exit 1; \
+	$(BIN)/landscape-bench-overall leaderboards $$suite
 	$(MAKE) transfer
 
-# leave-one-zoo-out transfer across the classification zoos (leaderboards/transfer.md)
+# leave-one-zoo-out transfer across the suite's zoos marked transfer: true (leaderboards/transfer.md)
 transfer: $(STAMP)
-	$(BIN)/python -m benchmark.studies.transfer --experiments $(TRANSFER)
+	suite="$$($(BIN)/landscape-bench-suite --transfer)" || exit 1; \
+	$(BIN)/landscape-bench-transfer --experiments $$suite
 
 # descriptor stability across resolutions and direction seeds (docs/stability.md, leaderboards/stability.csv;
-# leaderboards written afterwards mark unstable descriptors)
+# leaderboards written afterwards mark unstable descriptors); the resolutions are the experiment's suite.stability_steps
 stability: $(STAMP)
-	$(BIN)/python -m benchmark.studies.stability --experiment default --steps 21 41 81 --seeds 0 1 2
+	$(BIN)/landscape-bench-stability --experiment default --seeds 0 1 2
 
 # the seed paper's claims, measured (docs/reproduction.md and its figures)
 reproduce: $(STAMP)
-	$(BIN)/python -m benchmark.studies.reproduction
+	$(BIN)/landscape-bench-reproduce
 
 # the configuration reference, from conf/
 config-reference: $(STAMP)
-	$(BIN)/python -m benchmark.report.config_reference conf docs/config_reference.md
+	$(BIN)/landscape-bench-config-reference conf docs/config_reference.md
 
 # grid and curvature engines side by side with peer packages (docs/performance.md); e.g. ARGS='--threads 2'.
 # Landscaper's dependency topopy pins numpy<2 and networkx<3, so it goes in without dependencies.
 perf: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m pip install --quiet --no-deps 'landscaper==1.3.1' 'topopy==1.0.4' 'nglpy==1.1.7'
-	$(BIN)/python -m benchmark.perf.engine $(ARGS)
+	$(BIN)/landscape-bench-perf $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ fix; the pipeline raises them together as one ``ConfigError``. Ranges are declar
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
@@ -15,9 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.models import build_model
+from benchmark.data import DATASETS
+from benchmark.errors import ConfigError
+from benchmark.models import ARCHITECTURES, build_model
 from benchmark.records import ModelRecord
-from benchmark.zoo import expand_zoo
+from benchmark.zoo import TASKS, zoo_specs
+
+log = logging.getLogger(__name__)
 
 # dotted config path -> smallest allowed integer (None: any integer, its range is checked elsewhere)
 INTEGER_MINIMUM: dict[str, int | None] = {
@@ -88,19 +93,35 @@ def range_problems(cfg: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def zoo_problems(zoo: Mapping[str, Any]) -> list[str]:
-    """Errors in a trained zoo's recipe (empty or clashing axes, a sample larger than the grid)."""
-    if zoo.get("source", "train") != "train":
-        return []
-    try:
-        specs = expand_zoo(
-            zoo["name"],
-            zoo.get("architecture"),
-            zoo.get("fixed") or {},
-            zoo.get("axes") or {},
-            zoo.get("sample"),
-            zoo.get("sample_seed", 0),
+def zoo_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """What the ``zoo`` and ``dataset`` nodes of a resolved config get wrong: an unknown dataset,
+    task, source or architecture, a dataset the zoo does not train on, and errors in a trained
+    zoo's recipe (empty or clashing axes, a sample larger than the grid)."""
+    zoo, dataset = cfg["zoo"], cfg["dataset"]["name"]
+    problems = [] if dataset in DATASETS else [DATASETS.unknown_message(dataset)]
+    if zoo.get("task") not in TASKS:
+        problems.append(TASKS.unknown_message(str(zoo.get("task"))))
+    allowed = zoo.get("datasets") or []
+    if allowed and dataset not in allowed:
+        problems.append(
+            f"zoo {zoo['name']!r} trains on datasets {allowed}, not {dataset!r}; "
+            f"add dataset={allowed[0]} (or use experiment={zoo['name']}, which sets both)."
         )
+    source = zoo.get("source", "train")
+    if source not in ("train", "manifest"):
+        problems.append(f"zoo.source={source!r} is unknown; use 'train' or 'manifest'.")
+    if source != "train":
+        return problems
+    for arch in (zoo.get("axes") or {}).get("architecture") or [zoo.get("architecture")]:
+        if arch not in ARCHITECTURES:
+            problems.append(ARCHITECTURES.unknown_message(str(arch)))
+    return problems + recipe_problems(zoo)
+
+
+def recipe_problems(zoo: Mapping[str, Any]) -> list[str]:
+    """Errors in a trained zoo's recipe (empty or clashing axes, a sample larger than the grid)."""
+    try:
+        specs = zoo_specs(zoo)
     except (ValueError, TypeError) as exc:
         return [str(exc)]
     if not specs:
@@ -148,3 +169,20 @@ def model_problems(zoo: str, models: Sequence[ModelRecord], targets: Sequence[st
 def diverged_models(models: Sequence[ModelRecord]) -> list[str]:
     """Ids of models with a non-finite weight (a diverged training run)."""
     return [m.model_id for m in models if not all(np.isfinite(v).all() for v in m.state.values())]
+
+
+def check_models(cfg: Mapping[str, Any], models: Sequence[ModelRecord], curvature_needed: bool) -> None:
+    """After the zoo is loaded (and stored): raise what makes it impossible to evaluate, warn of
+    diverged models (their descriptors are NaN with a reason; evaluation leaves them out)."""
+    top_k = cfg["curvature"]["top_k"] if curvature_needed else None
+    problems = model_problems(cfg["zoo"]["name"], models, cfg["evaluation"]["targets"], top_k)
+    if problems:
+        raise ConfigError("cannot evaluate this zoo:\n  - " + "\n  - ".join(problems))
+    diverged = diverged_models(models)
+    if diverged:
+        log.warning(
+            "%d model(s) have non-finite weights (diverged training): %s; their landscape and curvature "
+            "descriptors are NaN and evaluation leaves them out",
+            len(diverged),
+            ", ".join(diverged[:10]) + (" ..." if len(diverged) > 10 else ""),
+        )

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -26,7 +25,7 @@ from benchmark import pipeline
 from benchmark.registry import Registry
 from benchmark.report import provenance, write_leaderboard
 from benchmark.report.gather import gather_leaderboard, sweep_plan
-from benchmark.report.leaderboard import univariate_frame, write_univariate
+from benchmark.report.leaderboard import write_univariate
 from benchmark.report.plots import write_run_plots
 from benchmark.report.zoo_summary import plot_zoo, summary_markdown
 from benchmark.zoo.manifest import ManifestError
@@ -147,6 +146,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     out_dir = Path(hc.runtime.output_dir)
     frame = result.scores_frame()
     frame.to_csv(out_dir / "scores.csv", index=False, float_format="%.17g")
+    if result.univariate is not None:
+        result.univariate.to_csv(out_dir / "univariate.csv", index=False, float_format="%.17g")
     result.features.to_csv(out_dir / "features.csv", index_label="model_id", float_format="%.17g")
     (out_dir / "timings.json").write_text(json.dumps(result.timings))
     if hc.mode == RunMode.MULTIRUN:
@@ -162,7 +163,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     report = plain["report"]
     command = _command(overrides, False)
     md, csv_path = write_leaderboard(frame, report["dir"], report["name"], prov, command)
-    write_univariate(univariate_view(plain, result), report["dir"], report["name"], prov, command)
+    write_univariate(result.univariate, report["dir"], report["name"], prov, command)
     zoo_md = Path(report["dir"]) / f"{report['name']}.zoo.md"
     targets = plain["evaluation"]["targets"]
     order = list(plain["zoo"].get("axes") or {})
@@ -177,24 +178,9 @@ def _hydra_main(cfg: DictConfig) -> None:
     print(f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> {md}, {csv_path}, {zoo_md}")
 
 
-def univariate_view(plain: dict[str, Any], result: pipeline.RunResult) -> Any:
-    """Each feature's own rank correlation with each evaluated target (see docs/protocol.md)."""
-    ids = [m.model_id for m in result.models]
-    targets = {t: np.array([m.metrics[t] for m in result.models]) for t in plain["evaluation"]["targets"]}
-    protocol = plain["protocol"]
-    return univariate_frame(
-        result.features.loc[ids],
-        targets,
-        np.array([m.group for m in result.models]),
-        protocol["n_bootstrap"],
-        protocol["ci_level"],
-        protocol["seed"],
-    )
-
-
 class GatherLeaderboard(Callback):
     """On the end of a multirun, merge every job's scores into one leaderboard (a dry run: print
-    every job's plan as one table). ``python -m benchmark.report.gather`` does the same afterwards."""
+    every job's plan as one table). ``landscape-bench-gather`` does the same afterwards."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from benchmark.scores import SCORES
+
 Payload = tuple[dict[str, Any], dict[str, np.ndarray]]
 
 
@@ -289,23 +291,12 @@ class FeatureRow:
         return cls(meta["model_id"], meta["descriptor"], values, meta["reasons"])
 
 
-SCORE_METRICS: tuple[str, ...] = (
-    "r2",
-    "mae",
-    "rmse",
-    "spearman",
-    "kendall",
-    "granulated_kendall",
-    "cmi",
-    "pgdl",
-    "regret",
-    "precision_at_k",
-)
-"""Scores reported for every (feature set, regressor, target); all but ``mae``, ``rmse`` and ``regret``
-greater-is-better. See docs/protocol.md."""
+SCORE_METRICS: tuple[str, ...] = tuple(s.name for s in SCORES)
+"""Scores reported for every (feature set, regressor, target), in CSV column order: the names of
+:data:`benchmark.scores.SCORES`, which declares each one's direction. See docs/protocol.md."""
 SCORE_STATS: tuple[str, ...] = ("value", "ci_low", "ci_high", "fold_std")
 """Per metric: out-of-fold score (mean over repeats), its interval, its spread over folds."""
-COMPARED_METRICS: tuple[str, ...] = ("r2", "mae", "rmse", "spearman", "kendall", "regret", "precision_at_k")
+COMPARED_METRICS: tuple[str, ...] = tuple(s.name for s in SCORES if s.compared)
 """Scores with bootstrap draws, compared with the best baseline on the same resamples."""
 COMPARISON_STATS: tuple[str, ...] = ("win_rate", "p_vs_baseline")
 """Per compared metric: share of resamples where the row beats the best baseline, one-sided p-value."""
@@ -392,3 +383,39 @@ class ScoreRow:
             draws={m: arrays[f"draws/{m}"] for m in meta.get("draws", [])},
             **compared,
         )
+
+
+@dataclass(frozen=True)
+class UnivariateTable:
+    """Each feature's own Spearman rho with each target (the univariate view; no regressor).
+
+    One entry per (target, feature), aligned across the fields: ``spearman`` with its interval
+    ``[ci_low, ci_high]`` over the ``n_used`` models where both are finite (``n_dropped`` others).
+    """
+
+    kind: ClassVar[str] = "univariate"
+
+    target: tuple[str, ...]
+    feature: tuple[str, ...]
+    spearman: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    n_used: np.ndarray
+    n_dropped: np.ndarray
+
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("spearman", "ci_low", "ci_high", "n_used", "n_dropped")
+
+    def columns(self) -> dict[str, Any]:
+        """Field name -> values, in the table's column order."""
+        return {
+            "target": list(self.target),
+            "feature": list(self.feature),
+            **{a: getattr(self, a) for a in self._ARRAYS},
+        }
+
+    def to_payload(self) -> Payload:
+        return {"target": list(self.target), "feature": list(self.feature)}, {a: getattr(self, a) for a in self._ARRAYS}
+
+    @classmethod
+    def from_payload(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> UnivariateTable:
+        return cls(tuple(meta["target"]), tuple(meta["feature"]), **{a: arrays[a] for a in cls._ARRAYS})

@@ -12,8 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_committed_reference_matches_conf():
     committed = (ROOT / "docs" / "config_reference.md").read_text()
     assert committed == reference(ROOT / "conf"), (
-        "docs/config_reference.md is stale: run "
-        "python -m benchmark.report.config_reference conf docs/config_reference.md"
+        "docs/config_reference.md is stale: run landscape-bench-config-reference conf docs/config_reference.md"
     )
 
 

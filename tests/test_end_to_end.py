@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from benchmark import pipeline
+from benchmark.hessian.stage import compute_curvature
+from benchmark.landscape.stage import compute_landscape
 
 from .conftest import compose_plain
 
@@ -20,7 +22,7 @@ from .conftest import compose_plain
 def test_rerun_loads_everything_and_fresh_runs_are_identical(tmp_path):
     cfg = compose_plain(["experiment=tiny"], tmp_path)
     first = pipeline.run(cfg)
-    stages = {"run", "landscape", "curvature", "features", "scores"}
+    stages = {"run", "landscape", "curvature", "features", "scores", "univariate"}
     assert set(first.store_counts) == stages
     assert all(loaded == 0 and computed > 0 for loaded, computed in first.store_counts.values())
     threads = torch.get_num_threads()
@@ -33,7 +35,8 @@ def test_rerun_loads_everything_and_fresh_runs_are_identical(tmp_path):
     assert all(computed == 0 and loaded > 0 for loaded, computed in again.store_counts.values())
     pd.testing.assert_frame_equal(first.features, again.features)
     unscored = pipeline.run(cfg, score=False)  # up to the features: no evaluation stage at all
-    assert unscored.scores == [] and "scores" not in unscored.store_counts and "evaluation" not in unscored.timings
+    assert unscored.scores == [] and unscored.univariate is None and "evaluation" not in unscored.timings
+    assert not {"scores", "univariate"} & set(unscored.store_counts)
     pd.testing.assert_frame_equal(first.features, unscored.features)
     # a separate, empty store: same config and seed give the same numbers
     other = compose_plain(["experiment=tiny"], tmp_path / "other")
@@ -68,7 +71,7 @@ def test_cli_writes_leaderboard_and_second_run_loads_from_store(tmp_path):
     r2 = _cli(args, tmp_path)
     assert r2.returncode == 0, r2.stderr
     computed = re.findall(r"(\w+): \d+ loaded from store, (\d+) computed", r2.stderr)
-    assert len(computed) == 5 and all(n == "0" for _, n in computed), r2.stderr
+    assert len(computed) == len(pipeline.STAGES) and all(n == "0" for _, n in computed), r2.stderr
     pd.testing.assert_frame_equal(board, pd.read_csv(csv))
 
 
@@ -89,6 +92,10 @@ def test_joblib_multirun_gathers_all_jobs(tmp_path):
     # the constant baseline, computed by both jobs, appears once per target
     assert (board["feature_set"] == "constant").sum() == 2
     assert "sweep of 2 jobs" in r.stdout
+    # each job stored its univariate view; the regressor does not change it: one copy is kept
+    univariate = pd.read_csv(tmp_path / "boards" / "tiny.univariate.csv")
+    assert set(univariate["target"]) == {"test_accuracy", "generalization_gap"} and "settings" not in univariate
+    assert len(univariate) == len(univariate.drop_duplicates(["target", "feature"])) > 0
 
 
 def test_diverged_model_flows_through_with_reasons(tiny_record, digits):
@@ -102,9 +109,9 @@ def test_diverged_model_flows_through_with_reasons(tiny_record, digits):
     state = {k: np.full_like(v, np.nan) for k, v in tiny_record.state.items()}
     bad = dataclasses.replace(tiny_record, state=state)
     cfg = compose_plain(["experiment=tiny"], Path("/nonexistent"))
-    ls = pipeline.compute_landscape(bad, digits, cfg["landscape"])
+    ls = compute_landscape(bad, digits, cfg["landscape"])
     assert ls.n_masked == ls.values.size  # counted, not filled
-    cv = pipeline.compute_curvature(bad, digits, cfg["curvature"])
+    cv = compute_curvature(bad, digits, cfg["curvature"])
     assert math.isnan(cv.lambda_max) and math.isnan(cv.trace)
     inputs = DescriptorInputs(model=bad, landscape=ls, curvature=cv)
     for name in ("merge_tree", "hessian"):
@@ -127,7 +134,7 @@ def test_exported_zoo_reloads_through_a_manifest_with_identical_features(tmp_pat
 def test_dry_run_plans_without_computing(tmp_path):
     cfg = compose_plain(["experiment=tiny", "zoo.checkpoints=[2]"], tmp_path)
     before = pipeline.plan(cfg)
-    assert [(s, n, k) for s, n, k in before if s != "scores"] == [
+    assert [(s, n, k) for s, n, k in before if s not in ("scores", "univariate")] == [
         ("run", 8, 0),
         ("landscape", 16, 0),
         ("curvature", 16, 0),
@@ -136,7 +143,7 @@ def test_dry_run_plans_without_computing(tmp_path):
     assert not (tmp_path / "home" / "store" / "run").exists()  # nothing was trained
     result = pipeline.run(cfg)
     after = pipeline.plan(cfg)
-    assert all(k == n for s, n, k in after if s != "scores")
+    assert all(k == n for s, n, k in after if s not in ("scores", "univariate"))
     assert dict((s, n) for s, n, _ in before)["scores"] == len(result.scores)  # diagram sets included
     with pytest.raises(pipeline.ConfigError, match="protocol"):  # as the run itself would refuse it
         pipeline.plan({**cfg, "protocol": {**cfg["protocol"], "split": "bogus"}})

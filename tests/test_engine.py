@@ -21,17 +21,13 @@ from benchmark.hessian import (
     slq_moment,
     top_eigenpairs,
 )
+from benchmark.hessian.stage import compute_curvature
 from benchmark.landscape import evaluate_grid, grid_axes, perturbable_parameters, random_direction
 from benchmark.landscape.directions import flatten, orthogonalize
 from benchmark.landscape.grid import batch_statistics, running_stat_directions
+from benchmark.landscape.stage import compute_landscape, landscape_directions
 from benchmark.models import build_model, load_state
-from benchmark.pipeline import (
-    ConfigError,
-    compute_curvature,
-    compute_landscape,
-    landscape_directions,
-    validate,
-)
+from benchmark.pipeline import ConfigError, validate
 from benchmark.records import Curvature, Landscape
 from benchmark.store import ArtifactStore
 from benchmark.zoo import TASKS

@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import r2_score
 
-from benchmark.evaluation import all_scores, build_regressor, evaluate_feature_set, out_of_fold_predictions
+from benchmark.evaluation import Protocol, all_scores, build_regressor, evaluate_feature_set, out_of_fold_predictions
 
 
 def test_scores_match_scipy_and_sklearn_with_and_without_ties():
@@ -49,12 +49,16 @@ def test_target_as_feature_scores_perfectly_noise_scores_like_constant():
     def make() -> object:
         return build_regressor("linear", {"_target_": "sklearn.linear_model.LinearRegression"})
 
-    perfect = evaluate_feature_set(y[:, None], y, groups, make, 4, 0, 2, n_bootstrap=200)
+    perfect = evaluate_feature_set(
+        y[:, None], y, groups, make, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=200)
+    )
     assert perfect.value["r2"] == pytest.approx(1.0) and perfect.value["spearman"] == pytest.approx(1.0)
     assert perfect.ci_low["kendall"] == pytest.approx(1.0)
     assert (perfect.n_used, perfect.n_dropped, perfect.n_folds) == (36, 0, 8)
-    noise = evaluate_feature_set(rng.normal(size=(36, 3)), y, groups, make, 4, 0, 2, n_bootstrap=200)
-    const = evaluate_feature_set(None, y, groups, None, 4, 0, 2, n_bootstrap=200)
+    noise = evaluate_feature_set(
+        rng.normal(size=(36, 3)), y, groups, make, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=200)
+    )
+    const = evaluate_feature_set(None, y, groups, None, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=200))
     assert noise.ci_low["r2"] <= const.value["r2"]  # no better than the constant within its interval
     assert noise.ci_low["spearman"] <= 0.0 <= noise.ci_high["spearman"]
     assert math.isnan(const.value["spearman"]) and const.value["r2"] <= 0.0
@@ -63,8 +67,8 @@ def test_target_as_feature_scores_perfectly_noise_scores_like_constant():
 def test_bootstrap_interval_contains_value_and_is_deterministic():
     y, groups, rng = _data()
     X = y[:, None] + rng.normal(scale=1.0, size=(36, 1))
-    a = evaluate_feature_set(X, y, groups, Ridge, 4, 0, 2, n_bootstrap=300)
-    b = evaluate_feature_set(X, y, groups, Ridge, 4, 0, 2, n_bootstrap=300)
+    a = evaluate_feature_set(X, y, groups, Ridge, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=300))
+    b = evaluate_feature_set(X, y, groups, Ridge, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=300))
     assert a == b
     for m in ("r2", "mae", "spearman", "kendall"):
         assert a.ci_low[m] <= a.value[m] <= a.ci_high[m]
@@ -77,14 +81,14 @@ def test_non_finite_rows_are_dropped_and_counted():
     X[0, 1] = np.nan
     y = y.copy()
     y[5] = np.inf
-    ev = evaluate_feature_set(X, y, groups, Ridge, 4, 0, n_bootstrap=10)
+    ev = evaluate_feature_set(X, y, groups, Ridge, Protocol(n_splits=4, seed=0, n_bootstrap=10, n_repeats=1))
     assert (ev.n_used, ev.n_dropped) == (34, 2)
 
 
 def test_too_few_groups_is_a_clear_error():
     y, groups, rng = _data(n_groups=3)
     with pytest.raises(ValueError, match=r"protocol\.n_splits=4 exceeds the 3 groups"):
-        evaluate_feature_set(rng.normal(size=(9, 1)), y, groups, Ridge, 4, 0)
+        evaluate_feature_set(rng.normal(size=(9, 1)), y, groups, Ridge, Protocol(n_splits=4, seed=0, n_repeats=1))
 
 
 def test_regressor_config_errors_are_clear():
@@ -96,7 +100,9 @@ def test_regressor_config_errors_are_clear():
 
 def test_constant_features_report_no_ranking():
     y, groups, _ = _data()
-    ev = evaluate_feature_set(np.ones((36, 2)), y, groups, Ridge, 4, 0, n_bootstrap=50)
+    ev = evaluate_feature_set(
+        np.ones((36, 2)), y, groups, Ridge, Protocol(n_splits=4, seed=0, n_bootstrap=50, n_repeats=1)
+    )
     assert math.isnan(ev.value["spearman"]) and math.isnan(ev.value["kendall"]) and math.isfinite(ev.value["r2"])
 
 
@@ -106,7 +112,7 @@ def test_too_few_groups_after_dropping_is_an_unscored_row_not_a_crash():
     y, groups, rng = _data(n_groups=3)
     X = rng.normal(size=(9, 1))
     with pytest.raises(TooFewGroupsError):
-        evaluate_feature_set(X, y, groups, Ridge, 4, 0)
+        evaluate_feature_set(X, y, groups, Ridge, Protocol(n_splits=4, seed=0, n_repeats=1))
     X[0, 0] = np.nan
     ev = unscored(X, y)
     assert (ev.n_used, ev.n_dropped, ev.n_folds) == (8, 1, 0) and math.isnan(ev.value["r2"])

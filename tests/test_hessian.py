@@ -84,15 +84,15 @@ def test_non_finite_products_give_nan_not_numbers():
 
 
 def test_model_without_second_derivative_gives_nan_curvature_with_reason(tiny_record, digits, monkeypatch):
-    import benchmark.pipeline as pipeline_module
+    import benchmark.hessian.stage as stage_module
     from benchmark.descriptors import DescriptorInputs, build_descriptor
 
     def failing(model, objective):  # as torch does for e.g. MobileNetV3's hardsigmoid
         raise RuntimeError("derivative for aten::hardsigmoid_backward is not implemented")
 
-    monkeypatch.setattr(pipeline_module, "make_hvp", failing)
+    monkeypatch.setattr(stage_module, "make_hvp", failing)
     cfg = {"n_samples": 16, "seed": 0, "top_k": 1, "lanczos_iters": 3, "trace_samples": 2}
-    c = pipeline_module.compute_curvature(tiny_record, digits, cfg)
+    c = stage_module.compute_curvature(tiny_record, digits, cfg)
     assert math.isnan(c.lambda_max) and math.isnan(c.trace) and "hardsigmoid" in c.note
     row = build_descriptor("hessian").compute(DescriptorInputs(model=tiny_record, curvature=c))
     assert all(math.isnan(v) for v in row.values.values()) and "hardsigmoid" in row.reasons["lambda_max"]

@@ -134,7 +134,7 @@ def test_non_finite_values_are_returned_not_replaced():
 
 @pytest.mark.parametrize("ndim", [1, 3, 4])
 def test_nd_landscapes_compute_store_and_reload(ndim, tiny_record, digits, tmp_path):
-    from benchmark.pipeline import compute_landscape
+    from benchmark.landscape.stage import compute_landscape
     from benchmark.records import Landscape
     from benchmark.store import ArtifactStore
     from benchmark.topology import sublevel_persistence
@@ -170,7 +170,7 @@ class KilledError(Exception):
 
 def test_killed_grid_resumes_with_only_unfinished_rows(tiny_record, digits, tmp_path, monkeypatch):
     import benchmark.landscape.grid as grid_module
-    from benchmark.pipeline import GridCheckpoint, compute_landscape
+    from benchmark.landscape.stage import GridCheckpoint, compute_landscape
     from benchmark.store import ArtifactStore
 
     cfg = dict(

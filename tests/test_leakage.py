@@ -25,7 +25,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from benchmark.evaluation import build_regressor, evaluate_feature_set
+from benchmark.evaluation import Protocol, build_regressor, evaluate_feature_set
 from benchmark.evaluation.metrics import LOWER_IS_BETTER, RANK_METRICS
 from benchmark.evaluation.protocol import BOOTSTRAP_METRICS, PAIR_METRICS, Evaluation
 
@@ -70,17 +70,19 @@ def _evaluate(X, y, groups, hp, protocol: dict, make, **kw) -> Evaluation:
         y,
         groups,
         make,
-        protocol.get("n_splits", 2),
-        protocol["seed"],
-        protocol.get("n_repeats", 1),
-        kw.pop("n_bootstrap", protocol["n_bootstrap"]),
-        protocol["ci_level"],
-        split=protocol["split"],
+        Protocol(
+            n_splits=protocol.get("n_splits", 2),
+            seed=protocol["seed"],
+            n_repeats=protocol.get("n_repeats", 1),
+            n_bootstrap=kw.pop("n_bootstrap", protocol["n_bootstrap"]),
+            ci_level=protocol["ci_level"],
+            split=protocol["split"],
+            top_k=protocol["top_k"],
+        ),
         strata=hp[protocol["axis"]].to_numpy() if "axis" in protocol else None,
         hparams=hp,
         axes=["architecture", "width", "lr"],
         greater_is_better=True,
-        top_k=protocol["top_k"],
         **kw,
     )
 

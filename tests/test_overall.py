@@ -130,7 +130,7 @@ def test_a_missing_column_is_named(tmp_path):
 
 
 def test_write_overall_markdown_and_csv(boards):
-    md, csv_path = write_overall(boards, command="python -m benchmark.report.overall x")
+    md, csv_path = write_overall(boards, command="landscape-bench-overall x")
     text = md.read_text()
     assert "## By Spearman ↑" in text and "## By R2 ↑" in text
     assert "| # | feature set | kind | cells ranked | mean rank ↓ | Borda ↑ | a/t (n=3) | b/t (n=2) |" in text

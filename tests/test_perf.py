@@ -1,4 +1,4 @@
-"""Smoke test of the performance benchmark (``python -m benchmark.perf.engine``) at tiny sizes."""
+"""Smoke test of the performance benchmark (``landscape-bench-perf``) at tiny sizes."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_a_missing_peer_is_skipped_with_a_note(monkeypatch, capsys):
 
 
 def test_grid_variants_compute_the_engines_values():
-    """Every variant of ``python -m benchmark.perf.grid_variants`` evaluates the same grid (tiny
+    """Every variant of ``landscape-bench-perf-grid-variants`` evaluates the same grid (tiny
     MLP and CNN, 1 epoch, 5x5 / 3x3 nodes), to float32 rounding."""
     from benchmark.data import load_dataset
     from benchmark.perf.cases import build_case

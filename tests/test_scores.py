@@ -12,14 +12,15 @@ import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 
 from benchmark import pipeline
-from benchmark.evaluation import compare_with_baselines, evaluate_feature_set
+from benchmark.evaluation import Protocol, compare_with_baselines, design, evaluate_feature_set
 from benchmark.evaluation.bootstrap import bootstrap_draws, group_resamples, restrict_resamples
 from benchmark.evaluation.comparison import baselines_of
 from benchmark.evaluation.measures import paired_bootstrap_comparison
 from benchmark.evaluation.metrics import mae
 from benchmark.evaluation.protocol import ALL_METRICS, BOOTSTRAP_METRICS, PAIR_METRICS
+from benchmark.evaluation.univariate import univariate_frame
 from benchmark.records import COMPARED_METRICS, SCORE_METRICS, ScoreRow
-from benchmark.report.leaderboard import HEADERS, render_markdown, univariate_frame, write_univariate
+from benchmark.report.leaderboard import HEADERS, render_markdown, write_univariate
 from benchmark.zoo import TASKS
 
 from .conftest import compose_plain
@@ -58,11 +59,15 @@ def _zoo(n_groups: int = 12, per: int = 3, seed: int = 0):
 
 def test_constant_takes_chance_selection_scores_and_no_rank_or_pair_scores():
     y, groups, hp, _ = _zoo()
-    ev = evaluate_feature_set(None, y, groups, None, 4, 0, 2, n_bootstrap=200, hparams=hp, top_k=3)
+    ev = evaluate_feature_set(
+        None, y, groups, None, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=200, top_k=3), hparams=hp
+    )
     # a constant chooses every model with equal probability: regret = best - mean; precision@3 = 3 / 36
     assert ev.value["regret"] == pytest.approx(y.max() - y.mean())
     assert ev.value["precision_at_k"] == pytest.approx(3 / 36)
-    smaller = evaluate_feature_set(None, y, groups, None, 4, 0, 2, n_bootstrap=200, greater_is_better=False)
+    smaller = evaluate_feature_set(
+        None, y, groups, None, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=200), greater_is_better=False
+    )
     assert smaller.value["regret"] == pytest.approx(y.mean() - y.min())
     for m in ("spearman", "kendall", *PAIR_METRICS):
         assert math.isnan(ev.value[m]) and math.isnan(ev.ci_low[m]) and np.isnan(ev.draws.get(m, np.nan)).all()
@@ -73,7 +78,7 @@ def test_bootstrap_draws_are_shared_by_feature_sets_that_drop_different_models()
     y, groups, _, rng = _zoo()
     X = rng.normal(size=(36, 2))
     X[4, 0] = np.nan  # this feature set loses model 4
-    ev = evaluate_feature_set(X, y, groups, Ridge, 4, 0, 2, n_bootstrap=100)
+    ev = evaluate_feature_set(X, y, groups, Ridge, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=100))
     keep = np.isfinite(X).all(axis=1)
     samples = restrict_resamples(group_resamples(groups, 100, 0), keep)  # drawn over every model
     from benchmark.evaluation.protocol import out_of_fold_predictions
@@ -87,16 +92,33 @@ def test_within_split_averages_group_kfold_inside_each_stratum():
     y, groups, hp, rng = _zoo()
     X = y[:, None] + rng.normal(scale=0.5, size=(36, 1))
     strata = hp["arch"].to_numpy()
-    within = evaluate_feature_set(X, y, groups, Ridge, 3, 0, 2, n_bootstrap=50, split="within", strata=strata)
+    within = evaluate_feature_set(
+        X, y, groups, Ridge, Protocol(n_splits=3, seed=0, n_repeats=2, n_bootstrap=50, split="within"), strata=strata
+    )
     parts = [
-        evaluate_feature_set(X[strata == s], y[strata == s], groups[strata == s], Ridge, 3, 0, 2, n_bootstrap=50)
+        evaluate_feature_set(
+            X[strata == s],
+            y[strata == s],
+            groups[strata == s],
+            Ridge,
+            Protocol(n_splits=3, seed=0, n_repeats=2, n_bootstrap=50),
+        )
         for s in ("a", "b")
     ]
     for m in ("r2", "mae", "rmse", "spearman", "kendall", "regret", "precision_at_k"):
         assert within.value[m] == pytest.approx(np.mean([p.value[m] for p in parts])), m
     assert within.n_folds == 2 * 3 * 2  # strata x folds x repeats
-    one = evaluate_feature_set(X, y, groups, Ridge, 3, 0, 2, n_bootstrap=50, split="within", strata=["mlp"] * 36)
-    assert one == evaluate_feature_set(X, y, groups, Ridge, 3, 0, 2, n_bootstrap=50)  # one stratum: group K-fold
+    one = evaluate_feature_set(
+        X,
+        y,
+        groups,
+        Ridge,
+        Protocol(n_splits=3, seed=0, n_repeats=2, n_bootstrap=50, split="within"),
+        strata=["mlp"] * 36,
+    )
+    assert one == evaluate_feature_set(
+        X, y, groups, Ridge, Protocol(n_splits=3, seed=0, n_repeats=2, n_bootstrap=50)
+    )  # one stratum: group K-fold
 
 
 def test_leave_one_out_predicts_each_stratum_from_the_others():
@@ -104,7 +126,12 @@ def test_leave_one_out_predicts_each_stratum_from_the_others():
     X = rng.normal(size=(36, 2))
     strata = hp["arch"].to_numpy()
     ev = evaluate_feature_set(
-        X, y, groups, LinearRegression, 4, 0, 3, n_bootstrap=50, split="leave_one_out", strata=strata
+        X,
+        y,
+        groups,
+        LinearRegression,
+        Protocol(n_splits=4, seed=0, n_repeats=3, n_bootstrap=50, split="leave_one_out"),
+        strata=strata,
     )
     r2 = []
     for s in ("a", "b"):
@@ -113,9 +140,11 @@ def test_leave_one_out_predicts_each_stratum_from_the_others():
         r2.append(1 - ((y[test] - p) ** 2).sum() / ((y[test] - y[test].mean()) ** 2).sum())
     assert ev.value["r2"] == pytest.approx(np.mean(r2)) and ev.n_folds == 2  # one fold per held-out value
     with pytest.raises(ValueError, match=r"span several values of protocol\.axis"):
-        evaluate_feature_set(X, y, groups, Ridge, 4, 0, split="within", strata=hp["seed"].to_numpy())
+        evaluate_feature_set(
+            X, y, groups, Ridge, Protocol(n_splits=4, seed=0, split="within", n_repeats=1), strata=hp["seed"].to_numpy()
+        )
     with pytest.raises(ValueError, match=r"protocol.split='nope' is unknown"):
-        evaluate_feature_set(X, y, groups, Ridge, 4, 0, split="nope")
+        evaluate_feature_set(X, y, groups, Ridge, Protocol(n_splits=4, seed=0, split="nope", n_repeats=1))
 
 
 def _row(fs: str, kind: str, reg: str, draws: dict[str, np.ndarray]) -> ScoreRow:
@@ -147,22 +176,22 @@ def test_hparam_table_keeps_varying_columns_in_name_order(tiny_record):
     a = dataclasses.replace(tiny_record, hparams={"width": 6, "lr": 0.01, "seed": 0, "act": "tanh"}, seed=0)
     b = dataclasses.replace(tiny_record, hparams={"lr": 0.02, "seed": 1, "width": 8, "act": "tanh"}, seed=1)
     c = dataclasses.replace(tiny_record, hparams={"lr": 0.02, "seed": 0, "width": 8, "act": "tanh"}, seed=0)
-    table = pipeline.hparam_table([a, b, c])
+    table = design.hparam_table([a, b, c])
     # act does not vary; width splits the models as lr does, so only lr (first by name) is kept
     assert list(table.columns) == ["lr", "seed"] and table["seed"].tolist() == [0, 1, 0]
-    assert table.equals(pipeline.hparam_table([a, b, c]))
+    assert table.equals(design.hparam_table([a, b, c]))
     timm = dataclasses.replace(tiny_record, architecture={"name": "timm", "model_name": "resnet18"})
-    assert pipeline.architecture_label(timm) == "timm/resnet18"
-    assert pipeline.architecture_label(tiny_record) == "mlp"
+    assert design.architecture_label(timm) == "timm/resnet18"
+    assert design.architecture_label(tiny_record) == "mlp"
 
 
 def test_protocol_configuration_errors_name_the_fix():
     with pytest.raises(pipeline.ConfigError, match=r"protocol.split='nope' is unknown"):
-        pipeline.check_protocol({"split": "nope"})
+        design.check_protocol({"split": "nope"})
     with pytest.raises(pipeline.ConfigError, match=r"protocol.top_k=0 must be an integer >= 1"):
-        pipeline.check_protocol({"split": "group_kfold", "top_k": 0})
+        design.check_protocol({"split": "group_kfold", "top_k": 0})
     with pytest.raises(pipeline.ConfigError, match=r"needs protocol.axis"):
-        pipeline.check_protocol({"split": "within"})
+        design.check_protocol({"split": "within"})
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +280,17 @@ def test_univariate_view_sorts_by_strength_and_writes_both_files(tmp_path):
     md, csv = write_univariate(frame, tmp_path, "x", prov, "cmd")
     assert md.name == "x.univariate.md" and "| b__good | -0.9" in md.read_text()
     pd.testing.assert_frame_equal(pd.read_csv(csv), frame)
+
+
+def test_protocol_defaults_are_those_of_the_group_kfold_file():
+    """One declaration of the protocol's defaults: the ``Protocol`` value equals
+    conf/protocol/group_kfold.yaml, so a protocol file or a caller names only what it changes."""
+    import yaml
+
+    from benchmark.cli import conf_dir
+
+    node = yaml.safe_load((conf_dir() / "protocol" / "group_kfold.yaml").read_text())
+    assert Protocol.from_config(node) == Protocol()
+    with pytest.raises(ValueError, match=r"protocol settings \['n_split'\] are unknown"):
+        Protocol.from_config({**node, "n_split": 3})
+    assert Protocol(split="within").problems() == ["protocol.split='within' needs protocol.axis (e.g. architecture)."]

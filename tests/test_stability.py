@@ -81,3 +81,26 @@ def test_leaderboard_marks_unstable_descriptors(tmp_path):
     md = render_markdown(frame, "x", prov, "cmd", flags=flags, flag_source=experiment)
     assert "| merge_tree ⚠ unstable |" in md and "| geometry |" in md
     assert "unstable" in md.split("## z")[0]  # the legend says where the flag comes from
+
+
+def test_the_study_takes_the_suite_resolutions_and_records_a_command_that_reruns_it(tmp_path, monkeypatch):
+    from benchmark.studies import stability
+
+    seen = []
+
+    def fake_study(experiment, steps, seeds, descriptors, extra):
+        seen.append((experiment, list(steps), list(seeds), list(extra)))
+        ref = pd.DataFrame({"d__x": [1.0, 2.0, 3.0, 4.0, 5.0]})
+        return {("steps", s): ref for s in steps} | {("seed", s): ref for s in seeds[1:]}, ("steps", sorted(steps)[1])
+
+    monkeypatch.setattr(stability, "run_study", fake_study)
+    out = ["--csv", str(tmp_path / "s.csv"), "--doc", str(tmp_path / "s.md")]
+    assert stability.main(["--experiment", "default", "--seeds", "0", "1", "2", *out]) == 0
+    assert seen[-1] == ("default", [21, 41, 81], [0, 1, 2], [])  # the experiment's suite.stability_steps
+    command = f"landscape-bench-stability --experiment default --steps 21 41 81 --seeds 0 1 2 {' '.join(out)}"
+    assert f"\n{command}\n" in (tmp_path / "s.md").read_text()
+    assert stability.main(["threads=1", *command.split()[1:]]) == 0  # the recorded command reruns
+    assert seen[-1] == ("default", [21, 41, 81], [0, 1, 2], ["threads=1"])
+    assert "landscape-bench-stability threads=1 --experiment default" in (tmp_path / "s.md").read_text()
+    with pytest.raises(SystemExit):  # tiny is no suite experiment: its resolutions must be given
+        stability.main(["--experiment", "tiny", *out])

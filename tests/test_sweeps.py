@@ -23,6 +23,7 @@ from benchmark.pipeline import validate
 from benchmark.records import Curvature, FeatureRow, Landscape, ScoreRow, TrainingRun
 from benchmark.report.gather import main as gather_main
 from benchmark.store import decode
+from benchmark.suite import heaviest_first, load_suite  # also registers the ${suite:...} resolver of the studies
 
 from .conftest import CONF, compose_plain
 
@@ -69,7 +70,7 @@ def sweep_jobs(params: dict[str, str]) -> list[list[str]]:
 def test_every_study_expands_into_jobs_that_validate(study, tmp_path):
     cfg = _hydra_cfg([f"study={study}", f"paths.home={tmp_path}"])
     assert cfg.name == study  # the leaderboard is named after the study
-    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True)
     jobs = sweep_jobs(params)
     assert len(jobs) >= 2, f"study {study} is not a sweep"
     for job in jobs:
@@ -80,10 +81,13 @@ def test_every_study_expands_into_jobs_that_validate(study, tmp_path):
 
 def test_descriptor_comparison_covers_every_embedded_zoo(tmp_path):
     cfg = _hydra_cfg(["study=compare_descriptors", f"paths.home={tmp_path}"])
-    jobs = sweep_jobs(OmegaConf.to_container(cfg.hydra.sweeper.params))
+    jobs = sweep_jobs(OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True))
     zoos = {compose_plain(["study=compare_descriptors", *job], tmp_path)["zoo"]["name"] for job in jobs}
     embedded = {p.stem for p in (CONF / "zoo").glob("*.yaml")} - {"manifest"}
     assert zoos == embedded
+    # exactly the suite, the most work first, each with both regressors
+    experiments = [e.name for e in heaviest_first(load_suite(CONF))]
+    assert jobs == [[f"experiment={e}", f"regressor={r}"] for e in experiments for r in ("ridge", "random_forest")]
 
 
 def test_a_study_without_multirun_is_refused(tmp_path):

@@ -106,9 +106,9 @@ def test_command_writes_the_leaderboard(tmp_path, monkeypatch):
     assert set(frame["zoo"]) == {"a+b+c"} and set(frame["regressor"]) == {"ridge", "mean"}
     assert set(frame["feature_set"]) == {CONSTANT, "geometry", "homology"}
     md = (tmp_path / "transfer.md").read_text()
-    command = " ".join(["python -m benchmark.studies.transfer", *overrides, "--experiments", *names])
+    command = " ".join(["landscape-bench-transfer", *overrides, "--experiments", *names])
     assert command in md
-    assert transfer.main([*command.split()[3:], "--out", str(tmp_path / "again")]) == 0  # the recorded command reruns
+    assert transfer.main([*command.split()[1:], "--out", str(tmp_path / "again")]) == 0  # the recorded command reruns
     pd.testing.assert_frame_equal(frame, pd.read_csv(tmp_path / "again" / "transfer.csv"))
     assert "## a+b+c: test_accuracy (leave_one_zoo_out)" in md
 

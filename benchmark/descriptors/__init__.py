@@ -16,6 +16,22 @@ from benchmark.descriptors import sublevel_tree as _sublevel_tree  # noqa: F401
 from benchmark.descriptors import superlevel_tree as _superlevel_tree  # noqa: F401
 from benchmark.descriptors import weight_norm as _weight_norm  # noqa: F401
 from benchmark.descriptors import weight_spectrum as _weight_spectrum  # noqa: F401
-from benchmark.descriptors.base import DESCRIPTORS, Descriptor, DescriptorInputs, build_descriptor, register_descriptor
+from benchmark.descriptors.base import (
+    DESCRIPTORS,
+    Descriptor,
+    DescriptorInputs,
+    build_descriptor,
+    descriptor_problems,
+    feature_table,
+    register_descriptor,
+)
 
-__all__ = ["DESCRIPTORS", "Descriptor", "DescriptorInputs", "build_descriptor", "register_descriptor"]
+__all__ = [
+    "DESCRIPTORS",
+    "Descriptor",
+    "DescriptorInputs",
+    "build_descriptor",
+    "descriptor_problems",
+    "feature_table",
+    "register_descriptor",
+]

@@ -9,12 +9,18 @@ enter the artifact key.
 from __future__ import annotations
 
 import inspect
+import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import pandas as pd
+
 from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord
 from benchmark.registry import Registry
+
+log = logging.getLogger(__name__)
 
 INPUTS = ("model", "landscape", "curvature")
 KINDS = ("topology", "curvature", "geometry", "baseline", "reference")
@@ -100,3 +106,30 @@ def build_descriptor(name: str, params: dict[str, Any] | None = None) -> Descrip
         raise TypeError(
             f"descriptor {name!r}: bad parameters {sorted(params or {})} ({exc}); valid parameters: {valid}."
         ) from None
+
+
+def descriptor_problems(selected: Mapping[str, Any]) -> list[str]:
+    """What the selection of descriptors gets wrong (unknown names, none selected), one message each."""
+    problems = [DESCRIPTORS.unknown_message(name) for name in selected if name not in DESCRIPTORS]
+    if not selected:
+        problems.append("no descriptors selected; choose some, e.g. descriptors=[merge_tree,hessian].")
+    return problems
+
+
+def feature_table(models: Sequence[ModelRecord], rows: Mapping[str, Sequence[FeatureRow]]) -> pd.DataFrame:
+    """The feature table: one row per model (index ``model_id``), columns ``<descriptor>__<feature>``
+    (NaN where undefined), from each descriptor's rows aligned with ``models``. A descriptor
+    undefined for some models is logged with their count (evaluation drops those rows)."""
+    columns: dict[str, dict[str, float]] = {m.model_id: {} for m in models}
+    for name, descriptor_rows in rows.items():
+        undefined = 0
+        for row in descriptor_rows:
+            columns[row.model_id].update(sorted(row.columns().items()))  # stable column order
+            undefined += bool(row.reasons)
+        if undefined:
+            log.warning(
+                "descriptor %s is undefined (NaN) for %d model(s); those rows are dropped in evaluation",
+                name,
+                undefined,
+            )
+    return pd.DataFrame.from_dict(columns, orient="index")

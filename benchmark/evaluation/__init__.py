@@ -7,6 +7,7 @@ from benchmark.evaluation.protocol import (
     CONSTANT,
     SPLITS,
     Evaluation,
+    Protocol,
     evaluate_feature_set,
     out_of_fold_predictions,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "METRICS",
     "SPLITS",
     "Evaluation",
+    "Protocol",
     "all_scores",
     "build_regressor",
     "compare_with_baselines",

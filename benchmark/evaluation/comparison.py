@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from benchmark.evaluation.measures import paired_bootstrap_comparison
-from benchmark.evaluation.metrics import LOWER_IS_BETTER
 from benchmark.evaluation.protocol import CONSTANT
 from benchmark.records import COMPARED_METRICS, ScoreRow
+from benchmark.scores import get_score
 
 BASELINE_KIND = "baseline"
 
@@ -52,7 +52,7 @@ def compare_with_baselines(rows: Sequence[ScoreRow]) -> list[ScoreRow]:
             if a is None or not bs:
                 win[m] = p[m] = math.nan
                 continue
-            c = paired_bootstrap_comparison(a, np.stack(bs), greater_is_better=m not in LOWER_IS_BETTER)
+            c = paired_bootstrap_comparison(a, np.stack(bs), greater_is_better=get_score(m).greater_is_better)
             win[m], p[m] = c.win_rate, c.p_value
         out.append(dataclasses.replace(row, win_rate=win, p_vs_baseline=p))
     return out

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
+from benchmark.scores import SCORES
+
 
 def r2(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Coefficient of determination ``1 - SS_res / SS_tot`` (as ``sklearn.metrics.r2_score``)."""
@@ -70,9 +72,10 @@ def kendall_tau_a(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 METRICS = {"r2": r2, "mae": mae, "rmse": rmse, "spearman": spearman, "kendall": kendall}
-"""Scores of predictions ``p`` against targets ``y`` that need nothing else (batched, name -> function)."""
-RANK_METRICS = ("spearman", "kendall")
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "regret"})
+"""Scores of predictions ``p`` against targets ``y`` that need nothing else (batched, name -> function):
+the ``prediction`` and ``rank`` scores of :data:`benchmark.scores.SCORES`, in its order."""
+RANK_METRICS: tuple[str, ...] = tuple(s.name for s in SCORES if s.family == "rank")
+LOWER_IS_BETTER: frozenset[str] = frozenset(s.name for s in SCORES if not s.greater_is_better)
 """Scores (here and in :mod:`benchmark.evaluation.protocol`) where a smaller value is better."""
 
 

@@ -19,10 +19,11 @@ spread is the standard deviation of a score computed on each test fold alone.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,8 +41,9 @@ from benchmark.evaluation.measures import (
     pgdl_score,
     precision_at_k,
 )
-from benchmark.evaluation.metrics import METRICS, RANK_METRICS
+from benchmark.evaluation.metrics import METRICS
 from benchmark.records import ScoreRow
+from benchmark.scores import SCORES
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +52,66 @@ CONSTANT = "constant"
 
 SPLITS = ("group_kfold", "within", "leave_one_out")
 """How models are split into training and test parts (``protocol.split``)."""
-SELECTION_METRICS = ("regret", "precision_at_k")
+SELECTION_METRICS: tuple[str, ...] = tuple(s.name for s in SCORES if s.needs_direction)
 """Scores of choosing models by the predictions; they need the target's direction."""
-BOOTSTRAP_METRICS: tuple[str, ...] = (*METRICS, *SELECTION_METRICS)
+BOOTSTRAP_METRICS: tuple[str, ...] = tuple(s.name for s in SCORES if s.interval == "bootstrap")
 """Scores with a group-bootstrap interval; their draws are kept for paired comparisons."""
-PAIR_METRICS = ("granulated_kendall", "cmi", "pgdl")
+PAIR_METRICS: tuple[str, ...] = tuple(s.name for s in SCORES if s.family == "pair")
 """Scores over pairs of models, conditioned on hyperparameters; interval = spread over repeats."""
 ALL_METRICS: tuple[str, ...] = (*BOOTSTRAP_METRICS, *PAIR_METRICS)
-UNDEFINED_FOR_CONSTANT: tuple[str, ...] = (*RANK_METRICS, *PAIR_METRICS)
+UNDEFINED_FOR_CONSTANT: tuple[str, ...] = tuple(s.name for s in SCORES if s.undefined_for_constant)
 """NaN for a constant predictor: it ranks nothing (selection scores take their chance values)."""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How models are split and scored: a ``protocol`` config node as one typed value.
+
+    The defaults are those of ``conf/protocol/group_kfold.yaml`` (a test holds them equal), so a
+    protocol file names only what it changes. ``name`` labels the leaderboard rows; ``split`` is one
+    of :data:`SPLITS`, ``axis`` the hyperparameter that defines the strata of ``within`` and
+    ``leave_one_out``; ``n_splits`` folds, ``n_repeats`` repeats (seeds ``seed + r``);
+    ``n_bootstrap`` group-bootstrap resamples at ``ci_level``; ``top_k`` the k of precision@k.
+    """
+
+    name: str = "group_kfold"
+    split: str = "group_kfold"
+    axis: str | None = None
+    n_splits: int = 4
+    n_repeats: int = 3
+    seed: int = 0
+    n_bootstrap: int = 1000
+    ci_level: float = 0.95
+    top_k: int = 5
+
+    @classmethod
+    def from_config(cls, node: Mapping[str, Any]) -> Protocol:
+        """The protocol of a config node; an unknown setting raises a ``ValueError`` naming it."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(node) - fields)
+        if unknown:
+            raise ValueError(f"protocol settings {unknown} are unknown; valid settings: {sorted(fields)}.")
+        return cls(**node)
+
+    def problems(self) -> list[str]:
+        """What makes this protocol unusable, one message each (empty: fine)."""
+        problems = []
+        if self.split not in SPLITS:
+            problems.append(f"protocol.split={self.split!r} is unknown; use one of {list(SPLITS)}.")
+        elif self.split != "group_kfold" and not self.axis:
+            problems.append(f"protocol.split={self.split!r} needs protocol.axis (e.g. architecture).")
+        top_k = self.top_k
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            problems.append(f"protocol.top_k={top_k!r} must be an integer >= 1 (the k of precision@k), e.g. 5.")
+        return problems
+
+
+def protocol_problems(node: Mapping[str, Any]) -> list[str]:
+    """What a ``protocol`` config node gets wrong, one message each (empty: fine)."""
+    try:
+        return Protocol.from_config(node).problems()
+    except (TypeError, ValueError) as exc:
+        return [str(exc)]
 
 
 class TooFewGroupsError(ValueError):
@@ -269,18 +322,12 @@ def evaluate_feature_set(
     y: np.ndarray,
     groups: np.ndarray,
     make_estimator: Callable[[], BaseEstimator] | None,
-    n_splits: int,
-    seed: int,
-    n_repeats: int = 1,
-    n_bootstrap: int = 1000,
-    level: float = 0.95,
+    protocol: Protocol,
     *,
-    split: str = "group_kfold",
     strata: Sequence[Any] | None = None,
     hparams: pd.DataFrame | None = None,
     axes: Sequence[str] | None = None,
     greater_is_better: bool = True,
-    top_k: int = 5,
 ) -> Evaluation:
     """Drop rows with non-finite features or target, then score out-of-fold predictions.
 
@@ -288,14 +335,14 @@ def evaluate_feature_set(
         X: features, shape ``(n, d)``; ``None`` evaluates the constant-mean baseline.
         y, groups: shape ``(n,)``; ``groups`` names each model's training configuration.
         make_estimator: builds a fresh regressor (ignored for the constant).
-        n_splits, seed, n_repeats: the folds (``leave_one_out`` uses neither folds nor repeats).
-        n_bootstrap, level: resamples and level of the intervals.
-        split: one of :data:`SPLITS`; ``strata`` (shape ``(n,)``) the value of ``protocol.axis`` of
-            each model, needed by ``within`` and ``leave_one_out``.
+        protocol: the split, its folds and repeats (``leave_one_out`` uses neither), the bootstrap
+            and its level, and the k of precision@k.
+        strata: shape ``(n,)``, the value of ``protocol.axis`` of each model, needed by ``within``
+            and ``leave_one_out``.
         hparams: ``n`` rows, one column per hyperparameter (``seed`` included), for the pair scores;
             ``axes`` the columns they score and condition on (default: every varying column but
             ``seed``). Without ``hparams`` the pair scores are NaN.
-        greater_is_better, top_k: the target's direction and the k of precision@k.
+        greater_is_better: the target's direction.
 
     The constant baseline's rank and pair scores are NaN (a constant ranks nothing; pooled across
     folds its predictions would only reflect fold composition); its regret and precision@k are those
@@ -303,6 +350,7 @@ def evaluate_feature_set(
     whose every column is constant over the models is the same baseline in disguise and is
     reported the same way.
     """
+    split, seed, n_bootstrap, level = protocol.split, protocol.seed, protocol.n_bootstrap, protocol.ci_level
     y = np.asarray(y, dtype=np.float64)
     groups = np.asarray(groups)
     codes, names = _stratum_codes(split, strata, groups)
@@ -318,9 +366,11 @@ def evaluate_feature_set(
         X_k = X[keep]
     assert make_estimator is not None
     constant = X is None or len(y_k) == 0 or bool((np.ptp(X_k, axis=0) == 0).all())
-    preds, folds = _predictions(split, make_estimator, X_k, y_k, g_k, s_k, names, n_splits, seed, n_repeats)
+    preds, folds = _predictions(
+        split, make_estimator, X_k, y_k, g_k, s_k, names, protocol.n_splits, seed, protocol.n_repeats
+    )
     chosen = np.zeros_like(preds) if constant else preds  # what regret and precision@k choose by
-    fns = batched_scores(greater_is_better, top_k)
+    fns = batched_scores(greater_is_better, protocol.top_k)
     hp_k = None if hparams is None else hparams.reset_index(drop=True).loc[keep].reset_index(drop=True)
     if hp_k is not None and axes is None:
         axes = [str(c) for c in hp_k.columns if c != "seed" and hp_k[c].nunique(dropna=False) > 1]
@@ -374,11 +424,33 @@ def unscored(X: np.ndarray | None, y: np.ndarray) -> Evaluation:
     return Evaluation(nan, dict(nan), dict(nan), dict(nan), int(keep.sum()), int((~keep).sum()), 0)
 
 
-def evaluate_or_unscored(label: str, X: np.ndarray | None, y: np.ndarray, *args: Any, **kwargs: Any) -> Evaluation:
+def evaluate_or_unscored(
+    label: str,
+    X: np.ndarray | None,
+    y: np.ndarray,
+    groups: np.ndarray,
+    make_estimator: Callable[[], BaseEstimator] | None,
+    protocol: Protocol,
+    *,
+    strata: Sequence[Any] | None = None,
+    hparams: pd.DataFrame | None = None,
+    axes: Sequence[str] | None = None,
+    greater_is_better: bool = True,
+) -> Evaluation:
     """:func:`evaluate_feature_set`, or :func:`unscored` (with a warning naming ``label``) when too
     few groups are left to cross-validate: the row stays on the leaderboard either way."""
     try:
-        return evaluate_feature_set(X, y, *args, **kwargs)
+        return evaluate_feature_set(
+            X,
+            y,
+            groups,
+            make_estimator,
+            protocol,
+            strata=strata,
+            hparams=hparams,
+            axes=axes,
+            greater_is_better=greater_is_better,
+        )
     except TooFewGroupsError as exc:
         log.warning("%s not scored: %s", label, exc)
         return unscored(X, y)

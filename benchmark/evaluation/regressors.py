@@ -22,3 +22,8 @@ def build_regressor(name: str, cfg: Mapping[str, Any]) -> Pipeline:
     if not isinstance(estimator, RegressorMixin):
         raise TypeError(f"regressor {name!r}: {cfg['_target_']} is not a scikit-learn regressor.")
     return Pipeline([("scale", StandardScaler()), ("model", estimator)])
+
+
+def regressor_problems(selected: Mapping[str, Any]) -> list[str]:
+    """What the selection of regressors gets wrong (none selected), one message each."""
+    return [] if selected else ["no regressor selected; choose some, e.g. regressor=[ridge,random_forest]."]

@@ -3,6 +3,6 @@
 from benchmark.models import convnet as _convnet  # noqa: F401  (registers "convnet")
 from benchmark.models import mlp as _mlp  # noqa: F401  (registers "mlp")
 from benchmark.models import timm_models as _timm  # noqa: F401  (registers "timm")
-from benchmark.models.base import ARCHITECTURES, build_model, load_state, state_to_numpy
+from benchmark.models.base import ARCHITECTURES, build_model, load_state, record_module, state_to_numpy
 
-__all__ = ["ARCHITECTURES", "build_model", "load_state", "state_to_numpy"]
+__all__ = ["ARCHITECTURES", "build_model", "load_state", "record_module", "state_to_numpy"]

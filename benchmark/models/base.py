@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.records import ModelRecord
 from benchmark.registry import Registry
 
 ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")
@@ -62,3 +63,8 @@ def load_state(module: nn.Module, state: Mapping[str, np.ndarray], model_id: str
         )
     module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     return module
+
+
+def record_module(record: ModelRecord) -> nn.Module:
+    """The trained module of a stored model record (architecture built, weights loaded)."""
+    return load_state(build_model(record.architecture), record.state, record.model_id)

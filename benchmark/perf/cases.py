@@ -1,7 +1,7 @@
 """The models the benchmark measures: trained by the embedded zoos' own recipes on digits.
 
 A case is one trained model, its training objective on the fixed evaluation subset, and the two
-seeded, filter-normalised directions :func:`benchmark.pipeline.compute_landscape` would draw for it
+seeded, filter-normalised directions :func:`benchmark.landscape.stage.compute_landscape` would draw for it
 under ``conf/landscape/random_2d.yaml``.
 """
 
@@ -19,7 +19,8 @@ from torch import nn
 
 from benchmark.cli import conf_dir
 from benchmark.data import Split
-from benchmark.landscape import grid_axes, perturbable_parameters, random_direction
+from benchmark.landscape import grid_axes
+from benchmark.landscape.stage import landscape_directions
 from benchmark.models import build_model, load_state
 from benchmark.records import ModelRecord
 from benchmark.zoo import TASKS, Objective, expand_zoo
@@ -115,10 +116,7 @@ def build_case(
     record = train_record(key, data, epochs, quick)
     model = load_state(build_model(record.architecture), record.state, record.model_id).eval()
     objective = TASKS.get(record.task).objective(record, data, n_samples, ls["seed"])
-    params = {n: p.detach() for n, p in model.named_parameters()}
-    include = perturbable_parameters(model, ls["include_bias"], ls["include_norm"])
-    g = torch.Generator().manual_seed(ls["seed"])
-    directions = [random_direction(params, include, g, ls["normalization"]) for _ in range(2)]
+    directions, _ = landscape_directions(model, objective, {**ls, "ndim": 2})
     axes = grid_axes(2, steps, ls["span"])
     return Case(key, _label(key, record), record, model, objective, directions, axes, float(ls["span"]))
 

@@ -1,6 +1,6 @@
 """Side-by-side benchmark of the grid and curvature engines against peer packages.
 
-    python -m benchmark.perf.engine [--steps 41] [--cnn-steps 21] [--repeats 3] [--threads N] [--quick]
+    landscape-bench-perf [--steps 41] [--cnn-steps 21] [--repeats 3] [--threads N] [--quick]
 
 One process, one thread count, the same trained models, data, directions and grid for every method:
 
@@ -81,7 +81,7 @@ class Results:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmark.perf.engine", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="landscape-bench-perf", description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=None, help="nodes per axis of the MLP grid (odd; default 41)")
     p.add_argument("--cnn-steps", type=int, default=None, help="nodes per axis of the CNN grid (odd; default 21)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per method; the best counts (default 3)")

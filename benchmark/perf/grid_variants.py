@@ -1,8 +1,8 @@
 """Ways to evaluate a grid faster, measured against the engine as it is.
 
-    python -m benchmark.perf.grid_variants --threads 1
+    landscape-bench-perf-grid-variants --threads 1
 
-On the two models of ``benchmark.perf.engine`` (digits MLP, 41x41; digits CNN, 21x21), each
+On the two models of ``landscape-bench-perf`` (digits MLP, 41x41; digits CNN, 21x21), each
 variant evaluates the same grid with the same directions; after one untimed warm-up run of each,
 the timed runs are interleaved and the fastest of ``--repeats`` counts. Printed per variant:
 points/s, the ratio to the engine, the largest difference from the engine's values, and
@@ -182,7 +182,7 @@ def render(rows: Sequence[VariantRow], threads: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="landscape-bench-perf-grid-variants", description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--steps", type=int, default=41, help="nodes per axis of the MLP grid")
     parser.add_argument("--cnn-steps", type=int, default=21, help="nodes per axis of the CNN grid")

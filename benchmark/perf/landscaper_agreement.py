@@ -1,6 +1,6 @@
 """Agreement of our merge-tree minima counts and SMAD with Landscaper's, on identical grids.
 
-    python -m benchmark.perf.landscaper_agreement [--quick] [--out FILE]
+    landscape-bench-perf-landscaper-agreement [--quick] [--out FILE]
 
 For every landscape, the same square grid goes to both: Landscaper 1.3.1's ``LossLandscape`` (loss
 array and the grid's axes as its ranges; it builds a Gabriel graph over the points, which on a
@@ -38,7 +38,7 @@ from scipy.ndimage import gaussian_filter
 from benchmark.cli import conf_dir
 from benchmark.data import load_dataset
 from benchmark.descriptors import DescriptorInputs, build_descriptor
-from benchmark.pipeline import compute_landscape
+from benchmark.landscape.stage import compute_landscape
 from benchmark.records import Landscape, ModelRecord
 from benchmark.topology import descent_basins, saddle_minimum_pairs
 from benchmark.zoo import TASKS, expand_zoo
@@ -198,7 +198,7 @@ def render(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.perf.landscaper_agreement", description=__doc__)
+    parser = argparse.ArgumentParser(prog="landscape-bench-perf-landscaper-agreement", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer landscapes (a smoke run)")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     args = parser.parse_args(argv)

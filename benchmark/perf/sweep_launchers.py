@@ -1,6 +1,6 @@
 """The descriptor-comparison sweep under the basic and the joblib launcher, side by side.
 
-    python -m benchmark.perf.sweep_launchers [--scale small|full] [--n-jobs 2] [--repeats 1] [--keep DIR]
+    landscape-bench-perf-sweep-launchers [--scale small|full] [--n-jobs 2] [--repeats 1] [--keep DIR]
 
 Runs ``landscape-bench -m study=compare_descriptors`` (two jobs per embedded zoo, one per
 regressor) from one script, each time in a fresh, empty artifact store and with one torch thread
@@ -149,7 +149,7 @@ def report(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark.perf.sweep_launchers",
+        prog="landscape-bench-perf-sweep-launchers",
         description="The descriptor-comparison sweep under the basic and the joblib launcher, side by side.",
     )
     parser.add_argument("--scale", choices=["small", "full"], default="small")

@@ -1,6 +1,6 @@
 """The configuration reference, generated from ``conf/`` (never edited by hand).
 
-    python -m benchmark.report.config_reference conf docs/config_reference.md
+    landscape-bench-config-reference conf docs/config_reference.md
 
 For every config group: each option with its leading comment (what it is) and its full YAML
 (every key with its inline comment). ``tests/test_config.py`` checks the committed page equals
@@ -9,13 +9,16 @@ what this writes, so it cannot drift from the configs.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+PROG = "landscape-bench-config-reference"
 MULTI_SELECT = ("descriptors", "regressor")
 HEADER = """# Configuration reference
 
-Generated from `conf/` by `python -m benchmark.report.config_reference conf docs/config_reference.md`;
+Generated from `conf/` by `landscape-bench-config-reference conf docs/config_reference.md`;
 do not edit by hand. [configuration.md](configuration.md) explains how the groups compose; each
 option below is a YAML file `conf/<group>/<option>.yaml`, chosen with `<group>=<option>`
 (`<group>=[a,b]` for the multi-select groups `descriptors` and `regressor`).
@@ -52,12 +55,12 @@ def reference(conf: Path) -> str:
     return "\n".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m benchmark.report.config_reference <conf dir> <output .md>", file=sys.stderr)
-        return 2
-    conf, out = Path(args[0]), Path(args[1])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("conf", type=Path, help="the conf/ folder")
+    parser.add_argument("out", type=Path, help="the page to write, e.g. docs/config_reference.md")
+    args = parser.parse_args(argv)
+    conf, out = args.conf, args.out
     if not (conf / "config.yaml").is_file():
         print(f"{conf} has no config.yaml; give the conf/ folder.", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ A sweep (``landscape-bench -m ...``) writes one folder per job, each with its ``
 launcher. The same function runs standalone, e.g. after jobs of a SLURM array finished on their
 own, or to rebuild a leaderboard from an old sweep::
 
-    python -m benchmark.report.gather .landscape-bench/multirun/compare_descriptors/2026-01-01_12-00-00
+    landscape-bench-gather .landscape-bench/multirun/compare_descriptors/2026-01-01_12-00-00
 
 It reads the sweep's ``multirun.yaml`` (the config the sweep was launched with) for the
 leaderboard's name, folder and provenance; ``--report-dir`` and ``--name`` override them.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark.report.leaderboard import gather_sweep, write_leaderboard
+from benchmark.report.leaderboard import gather_sweep, write_leaderboard, write_univariate
 from benchmark.report.provenance import provenance
 
 
@@ -86,7 +86,11 @@ def gather_leaderboard(
         extra["gathered by"] = f"`{gathered_by}`"
     prov = provenance(OmegaConf.to_yaml(job_cfg, resolve=True), overrides, sweep_timings(sweep_dir), extra)
     directory = Path(report_dir) if report_dir is not None else Path(str(master.report.dir))
-    md, csv_path = write_leaderboard(frame, directory, name or str(master.report.name), prov, sweep_command(overrides))
+    board = name or str(master.report.name)
+    md, csv_path = write_leaderboard(frame, directory, board, prov, sweep_command(overrides))
+    if any(sweep_dir.glob("*/univariate.csv")):  # each job's univariate view, merged the same way
+        univariate = gather_sweep(sweep_dir, "univariate.csv", ["target", "feature"])
+        write_univariate(univariate, directory, board, prov, sweep_command(overrides))
     n_jobs = len(list(sweep_dir.glob("*/scores.csv")))
     return Gathered(md, csv_path, n_jobs, len(frame))
 
@@ -139,17 +143,20 @@ def _job_overrides(job: Path) -> list[str]:
     return [str(o) for o in (OmegaConf.load(path) if path.is_file() else [])]
 
 
+PROG = "landscape-bench-gather"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmark.report.gather SWEEP_DIR [--report-dir DIR] [--name NAME]``."""
+    """``landscape-bench-gather SWEEP_DIR [--report-dir DIR] [--name NAME]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark.report.gather",
+        prog=PROG,
         description="Gather the scores of every job of a landscape-bench multirun into one leaderboard.",
     )
     parser.add_argument("sweep_dir", type=Path, help="the multirun folder (holds multirun.yaml and one folder per job)")
     parser.add_argument("--report-dir", type=Path, default=None, help="leaderboard folder (default: report.dir)")
     parser.add_argument("--name", default=None, help="leaderboard name (default: report.name of the sweep)")
     args = parser.parse_args(argv)
-    command = " ".join(["python -m benchmark.report.gather", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join([PROG, *(argv if argv is not None else sys.argv[1:])])
     try:
         out = gather_leaderboard(args.sweep_dir, report_dir=args.report_dir, name=args.name, gathered_by=command)
     except FileNotFoundError as exc:

@@ -16,28 +16,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from benchmark.evaluation.measures import univariate_spearman
 from benchmark.records import COMPARED_METRICS, COMPARISON_STATS, SCORE_METRICS, SCORE_STATS
 from benchmark.report.stability import read_flags
+from benchmark.scores import SCORES, get_score
 
 KEY_COLUMNS = ["zoo", "target", "feature_set", "kind", "regressor", "protocol"]
-HEADERS = {
-    "r2": "R2 ↑",
-    "mae": "MAE ↓",
-    "rmse": "RMSE ↓",
-    "spearman": "Spearman ↑",
-    "kendall": "Kendall τ ↑",
-    "granulated_kendall": "gran. Kendall Ψ ↑",
-    "cmi": "CMI ↑",
-    "pgdl": "PGDL ↑",
-    "regret": "regret ↓",
-    "precision_at_k": "precision@k ↑",
-}
-"""Markdown column of each score of :data:`~benchmark.records.SCORE_METRICS`, with its direction."""
+HEADERS: dict[str, str] = {s.name: s.header for s in SCORES}
+"""Markdown column of each score of :data:`~benchmark.records.SCORE_METRICS`, with its direction
+(:attr:`benchmark.scores.Score.header`)."""
 COMPARED = "r2"
 """The score whose paired comparison with the best baseline the Markdown shows (the CSV has all)."""
 SWEEP_IGNORED = ("regressor", "hydra/launcher", "hydra.launcher", "report.", "paths.")
@@ -140,7 +129,7 @@ def render_markdown(
         lines += ["", f"## {zoo}: {target} ({protocol})", ""]
         head = (["settings"] if has_settings else []) + ["feature set", "kind", "regressor"]
         head += [HEADERS[m] for m in SCORE_METRICS]
-        head += [f"{HEADERS[COMPARED].rstrip(' ↑↓')} vs baselines (win ↑, p ↓)", "MAE fold sd", "models", "folds"]
+        head += [f"{get_score(COMPARED).label} vs baselines (win ↑, p ↓)", "MAE fold sd", "models", "folds"]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
         for row in block.itertuples(index=False):
@@ -189,8 +178,11 @@ def _kept(overrides: Sequence[str]) -> set[str]:
     return {o for o in overrides if not o.lstrip("+~").startswith(SWEEP_IGNORED)}
 
 
-def gather_sweep(sweep_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """Concatenate the ``scores.csv`` of every job of a Hydra multirun folder.
+def gather_sweep(
+    sweep_dir: str | os.PathLike[str], table: str = "scores.csv", keys: Sequence[str] = KEY_COLUMNS
+) -> pd.DataFrame:
+    """Concatenate the ``table`` (``scores.csv``, or ``univariate.csv`` with ``keys`` target and
+    feature) of every job of a Hydra multirun folder.
 
     Each row gains ``settings``: the overrides that distinguish its job from the others (those
     shared by every job, and the regressor, launcher and output paths, are left out; the
@@ -200,21 +192,21 @@ def gather_sweep(sweep_dir: str | os.PathLike[str]) -> pd.DataFrame:
     sweep_dir = Path(sweep_dir)
     frames, job_overrides = [], []
     jobs = sorted(
-        (p for p in sweep_dir.iterdir() if p.is_dir() and (p / "scores.csv").is_file()),
+        (p for p in sweep_dir.iterdir() if p.is_dir() and (p / table).is_file()),
         key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
     )
     for job in jobs:
-        frames.append(pd.read_csv(job / "scores.csv"))
+        frames.append(pd.read_csv(job / table))
         overrides_file = job / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
         job_overrides.append(_kept(overrides or []))
     if not frames:
-        raise FileNotFoundError(f"no job results (*/scores.csv) under {sweep_dir}; is it a finished multirun folder?")
+        raise FileNotFoundError(f"no job results (*/{table}) under {sweep_dir}; is it a finished multirun folder?")
     common = set.intersection(*job_overrides) if job_overrides else set()
     for frame, overrides in zip(frames, job_overrides, strict=True):
         frame.insert(0, "settings", " ".join(sorted(overrides - common)))
     out = pd.concat(frames, ignore_index=True)
-    out = out.drop_duplicates(subset=["settings", *KEY_COLUMNS], keep="first")
+    out = out.drop_duplicates(subset=["settings", *keys], keep="first")
     if not out["settings"].astype(bool).any():
         out = out.drop(columns="settings")
     return out.reset_index(drop=True)
@@ -222,37 +214,9 @@ def gather_sweep(sweep_dir: str | os.PathLike[str]) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- univariate view
 
-UNIVARIATE_COLUMNS = ["target", "feature", "spearman", "ci_low", "ci_high", "n_used", "n_dropped"]
-
-
-def univariate_frame(
-    features: pd.DataFrame,
-    targets: Mapping[str, np.ndarray],
-    groups: np.ndarray,
-    n_boot: int,
-    level: float,
-    seed: int,
-) -> pd.DataFrame:
-    """Each feature's own Spearman ρ with each target, with its group-bootstrap interval
-    (:func:`~benchmark.evaluation.measures.univariate_spearman`; no regressor, no cross-validation).
-
-    ``features`` has one row per model (columns ``<descriptor>__<feature>``), aligned with every
-    target array and ``groups`` (shape ``(n,)``). One row per (target, feature), in target order,
-    then by ``|ρ|`` descending (undefined ρ last), then by name.
-    """
-    frames = []
-    for target, y in targets.items():
-        table = univariate_spearman(features, y, groups, n_boot, level, seed)
-        table.insert(0, "target", target)
-        table["order"] = -table["spearman"].abs()
-        frames.append(table.sort_values(["order", "feature"], na_position="last", kind="mergesort"))
-    if not frames:
-        return pd.DataFrame(columns=UNIVARIATE_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[UNIVARIATE_COLUMNS]
-
 
 def render_univariate(frame: pd.DataFrame, title: str, prov: Mapping[str, Any], command: str) -> str:
-    """Markdown of :func:`univariate_frame`: one table per target."""
+    """Markdown of :func:`benchmark.evaluation.univariate.univariate_frame`: one table per target."""
     lines = [
         f"# Univariate view: {title}",
         "",
@@ -269,7 +233,10 @@ def render_univariate(frame: pd.DataFrame, title: str, prov: Mapping[str, Any], 
         lines += ["", f"## {target}", "", "| feature | Spearman ρ | models |", "|---|---|---|"]
         for row in block.itertuples(index=False):
             dropped = f" ({row.n_dropped} dropped)" if row.n_dropped else ""
-            lines.append(f"| {row.feature} | {_cell(row.spearman, row.ci_low, row.ci_high)} | {row.n_used}{dropped} |")
+            settings = f" ({row.settings})" if getattr(row, "settings", "") else ""  # a sweep's job
+            lines.append(
+                f"| {row.feature}{settings} | {_cell(row.spearman, row.ci_low, row.ci_high)} | {row.n_used}{dropped} |"
+            )
     return "\n".join(lines) + "\n"
 
 

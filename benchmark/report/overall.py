@@ -15,9 +15,9 @@ says in how many cells each one is ranked, since a Borda count over fewer cells 
 cell must come from one leaderboard: two CSVs that score the same (zoo, target, protocol) are
 refused, and the leaderboards to use are named on the command line instead::
 
-    python -m benchmark.report.overall leaderboards                   # every CSV in the folder
-    python -m benchmark.report.overall leaderboards default mnist1d   # these leaderboards only
-    python -m benchmark.report.overall leaderboards --scores spearman # one primary score
+    landscape-bench-overall leaderboards                   # every CSV in the folder
+    landscape-bench-overall leaderboards default mnist1d   # these leaderboards only
+    landscape-bench-overall leaderboards --scores spearman # one primary score
 """
 
 from __future__ import annotations
@@ -37,16 +37,16 @@ import pandas as pd
 
 from benchmark.report.leaderboard import _atomic_write
 from benchmark.report.provenance import git_commit
+from benchmark.scores import SCORES as DECLARED_SCORES
+from benchmark.scores import get_score
 
 OUT_NAME = "overall"
 SCORES: dict[str, tuple[str, bool]] = {
-    "spearman": ("Spearman", True),
-    "r2": ("R2", True),
-    "kendall": ("Kendall τ", True),
-    "mae": ("MAE", False),
-    "rmse": ("RMSE", False),
+    s.name: (s.label, s.greater_is_better)
+    for s in sorted((s for s in DECLARED_SCORES if s.ranks_feature_sets), key=lambda s: s.overall_order)
 }
-"""Scores that can rank feature sets: column prefix -> (display name, greater is better)."""
+"""Scores that can rank feature sets: column prefix -> (display name, greater is better), in the
+order of :attr:`benchmark.scores.Score.overall_order`."""
 DEFAULT_SCORES: tuple[str, ...] = ("spearman", "r2")
 REQUIRED = ("zoo", "target", "feature_set", "kind", "regressor")
 CELL = ["zoo", "target", "protocol"]
@@ -65,7 +65,7 @@ class Source:
 
 
 def _arrow(score: str) -> str:
-    return "↑" if SCORES[score][1] else "↓"
+    return get_score(score).arrow
 
 
 def _git(args: list[str], cwd: Path) -> str:
@@ -145,7 +145,7 @@ def read_leaderboards(paths: Sequence[Path], scores: Sequence[str]) -> tuple[pd.
             f"leaderboards {names} both score zoo {zoo!r}, target {target!r}"
             + (f", protocol {protocol!r}" if protocol else "")
             + "; a cell must come from one leaderboard. Name the leaderboards to rank, e.g. "
-            f"`python -m benchmark.report.overall <folder> {' '.join(n for n in names[1:])} ...`."
+            f"`landscape-bench-overall <folder> {' '.join(n for n in names[1:])} ...`."
         )
     return rows, sources
 
@@ -291,7 +291,7 @@ def write_overall(
     directory: str | Path,
     names: Sequence[str] = (),
     scores: Sequence[str] = DEFAULT_SCORES,
-    command: str = "python -m benchmark.report.overall",
+    command: str = "landscape-bench-overall",
 ) -> tuple[Path, Path]:
     """Rank the leaderboards of ``directory`` (all, or ``names``) and write ``overall.md`` and ``overall.csv``."""
     unknown = [s for s in scores if s not in SCORES]
@@ -310,8 +310,9 @@ def write_overall(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``python -m benchmark.report.overall FOLDER [NAME ...] [--scores S [S ...]]``."""
-    parser = argparse.ArgumentParser(prog="python -m benchmark.report.overall", description=__doc__.split("\n")[0])
+    """Command line: ``landscape-bench-overall FOLDER [NAME ...] [--scores S [S ...]]``."""
+    prog = "landscape-bench-overall"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("folder", help="folder of leaderboard CSVs (and where overall.md/.csv go)")
     parser.add_argument("names", nargs="*", help="leaderboards to rank (default: every CSV in the folder)")
     parser.add_argument(
@@ -322,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="primary scores, one table each (default: spearman r2)",
     )
     args = parser.parse_args(argv)
-    command = " ".join(["python -m benchmark.report.overall", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join([prog, *(argv if argv is not None else sys.argv[1:])])
     try:
         md, csv_path = write_overall(args.folder, args.names, args.scores, command)
     except (FileNotFoundError, ValueError) as exc:

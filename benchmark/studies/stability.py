@@ -7,9 +7,11 @@ reference variant (Spearman rho over models, NaN rows dropped) at least ``thresh
 other resolution and every other seed. A descriptor is flagged *unstable* when fewer than half
 of its features are stable; leaderboards then mark it.
 
-    python -m benchmark.studies.stability --experiment default --steps 21 41 81 --seeds 0 1 2
+    landscape-bench-stability --experiment default --steps 21 41 81 --seeds 0 1 2
 
-writes ``leaderboards/stability.csv`` (one row per feature) and ``docs/stability.md``.
+writes ``leaderboards/stability.csv`` (one row per feature) and ``docs/stability.md``. Without
+``--steps``, an experiment of the embedded suite uses its ``suite.stability_steps`` (see
+:mod:`benchmark.suite`); the page records the command with every option spelled out.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from benchmark import pipeline
 from benchmark.cli import conf_dir
 from benchmark.descriptors import DESCRIPTORS
 from benchmark.report.stability import STABILITY_CSV, descriptor_flags
+from benchmark.suite import load_suite
 
 log = logging.getLogger("benchmark.stability")
+
+PROG = "landscape-bench-stability"
 
 
 def compose_config(overrides: Sequence[str]) -> dict:
@@ -152,10 +157,30 @@ def markdown(table: pd.DataFrame, flags: pd.DataFrame, command: str, experiment:
     return "\n".join(lines) + "\n"
 
 
+def study_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """The command that reruns the study: overrides first (after a list option they would read as
+    its values), then the experiment, resolutions and seeds, then the options not left at default."""
+    parts = [PROG, *args.overrides, "--experiment", args.experiment]
+    parts += ["--steps", *map(str, args.steps), "--seeds", *map(str, args.seeds)]
+    if args.descriptors is not None:
+        parts += ["--descriptors", *args.descriptors]
+    for option in ("threshold", "csv", "doc"):
+        value = getattr(args, option)
+        if value != parser.get_default(option):
+            parts += [f"--{option}", f"{value:g}" if isinstance(value, float) else str(value)]
+    return " ".join(parts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", default="default")
-    parser.add_argument("--steps", type=int, nargs="+", default=[21, 41, 81])
+    parser.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        default=None,
+        help="resolutions (default: the experiment's suite.stability_steps)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--descriptors", nargs="*", default=None, help="default: every landscape descriptor")
     parser.add_argument("--threshold", type=float, default=0.5)
@@ -163,6 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=Path("docs") / "stability.md")
     parser.add_argument("overrides", nargs="*", help="extra config overrides, e.g. threads=2")
     args = parser.parse_args(argv)
+    if args.steps is None:
+        steps = {e.name: list(e.stability_steps) for e in load_suite()}
+        if args.experiment not in steps:
+            parser.error(
+                f"--experiment {args.experiment} is not in the embedded suite, so it has no suite.stability_steps; "
+                "give --steps (odd resolutions, the experiment's own landscape.steps in the middle)."
+            )
+        args.steps = steps[args.experiment]
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     names = args.descriptors or [n for n in DESCRIPTORS.names() if "landscape" in DESCRIPTORS.get(n).requires]
     variants, reference = run_study(args.experiment, args.steps, args.seeds, names, args.overrides)
@@ -170,9 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = descriptor_flags(table)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     table.assign(experiment=args.experiment).to_csv(args.csv, index=False)
-    command = "python -m benchmark.studies.stability " + " ".join(argv if argv is not None else sys.argv[1:])
     args.doc.parent.mkdir(parents=True, exist_ok=True)
-    args.doc.write_text(markdown(table, flags, command.strip(), args.experiment, args.threshold))
+    args.doc.write_text(markdown(table, flags, study_command(args, parser), args.experiment, args.threshold))
     print(flags.to_string(index=False))
     return 0
 

@@ -6,9 +6,11 @@ defined on every zoo is scored under the ``leave_one_out`` split with the zoo as
 zoo in turn is predicted by a regressor fitted on all the others, and the scores are computed
 inside the held-out zoo, then averaged over zoos (see docs/protocol.md, "Leave-one-zoo-out transfer").
 
-    python -m benchmark.studies.transfer --experiments default digits_cnn mnist1d timm_arch
+    landscape-bench-transfer --experiments default digits_cnn mnist1d timm_arch
 
-writes ``leaderboards/transfer.md`` and ``.csv``.
+writes ``leaderboards/transfer.md`` and ``.csv``. Without ``--experiments`` it joins the experiments
+of the embedded suite marked ``transfer: true`` (``landscape-bench-suite --transfer``; see
+:mod:`benchmark.suite`).
 
 Only feature columns every zoo has are used (a per-layer Hessian share of a 3-layer MLP has no
 counterpart in a ResNet). Features are standardised within each zoo by default (``--scaling
@@ -40,15 +42,18 @@ from benchmark import pipeline
 from benchmark.cli import conf_dir, malformed_overrides, unknown_group_options
 from benchmark.descriptors import build_descriptor
 from benchmark.evaluation import build_regressor, compare_with_baselines
-from benchmark.evaluation.protocol import CONSTANT, evaluate_or_unscored
+from benchmark.evaluation.design import feature_sets
+from benchmark.evaluation.protocol import CONSTANT, Protocol, evaluate_or_unscored
 from benchmark.records import ScoreRow
 from benchmark.report import provenance, write_leaderboard
 from benchmark.studies.stability import compose_config
+from benchmark.suite import load_suite, transfer_entries
 from benchmark.zoo import TASKS
 from benchmark.zoo.manifest import ManifestError
 
 log = logging.getLogger("benchmark.transfer")
 
+PROG = "landscape-bench-transfer"
 PROTOCOL = "leave_one_zoo_out"
 SCALINGS = ("zoo", "none")
 
@@ -130,6 +135,14 @@ def transfer_rows(
     groups = np.concatenate([t.groups for t in tables])
     features = pd.concat([t.features for t in tables], ignore_index=True)
     targets = [c for c in tables[0].targets.columns if all(c in t.targets for t in tables)]
+    held_out = Protocol(
+        name=PROTOCOL,
+        split="leave_one_out",
+        seed=int(protocol["seed"]),
+        n_bootstrap=int(protocol["n_bootstrap"]),
+        ci_level=float(protocol["ci_level"]),
+        top_k=int(protocol.get("top_k", Protocol.top_k)),
+    )
     rows = []
     for target in targets:
         directions = {t.greater_is_better[target] for t in tables}
@@ -156,29 +169,30 @@ def transfer_rows(
                     y,
                     groups,
                     make,
-                    2,
-                    int(protocol["seed"]),
-                    1,
-                    int(protocol["n_bootstrap"]),
-                    float(protocol["ci_level"]),
-                    split="leave_one_out",
+                    held_out,
                     strata=zoos,
                     greater_is_better=better,
-                    top_k=int(protocol.get("top_k", 5)),
                 )
                 rows.append(ev.row(label, target, fs_name, kind, "mean" if reg_cfg is None else reg_name, PROTOCOL))
     return compare_with_baselines(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--experiments", nargs="+", default=["default", "digits_cnn", "mnist1d", "timm_arch"])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--experiments",
+        nargs="+",
+        default=None,
+        help="the experiments to join (default: the suite's transfer experiments, landscape-bench-suite --transfer)",
+    )
     parser.add_argument("--scaling", choices=SCALINGS, default="zoo")
     parser.add_argument("--out", default="leaderboards", help="folder of the leaderboard")
     parser.add_argument("--name", default="transfer", help="leaderboard file name")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every experiment")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.experiments is None:
+        args.experiments = [e.name for e in transfer_entries(load_suite())]
     t0 = time.perf_counter()
     requested = [f"experiment={e}" for e in args.experiments] + args.overrides
     problems = malformed_overrides(args.overrides) + unknown_group_options(requested, conf_dir())
@@ -201,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_runs = time.perf_counter() - t0
     first = cfgs[0]
     descriptors = {n: build_descriptor(n, p) for n, p in first["descriptors"].items()}
-    sets = pipeline.feature_sets(descriptors, first["evaluation"].get("combinations") or {})
+    sets = feature_sets(descriptors, first["evaluation"].get("combinations") or {})
     t1 = time.perf_counter()
     with threadpool_limits(limits=pipeline.compute_threads(first)):  # as pipeline.run does
         rows = transfer_rows(tables, sets, first["regressor"], first["protocol"], args.scaling)
@@ -214,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "protocol": {k: first["protocol"][k] for k in ("seed", "n_bootstrap", "ci_level", "top_k")},
     }
     command = " ".join(  # overrides first: after --experiments they would read as experiment names
-        ["python -m benchmark.studies.transfer", *args.overrides]
+        [PROG, *args.overrides]
         + ([f"--scaling {args.scaling}"] if args.scaling != "zoo" else [])
         + ["--experiments", *args.experiments]
     )

@@ -6,7 +6,7 @@ the full grid over the axes. Importing this package registers the built-in tasks
 
 from benchmark.zoo import classification as _classification  # noqa: F401  (registers "classification")
 from benchmark.zoo import pinn as _pinn  # noqa: F401  (registers "pinn_convection")
-from benchmark.zoo.base import TASKS, Objective, Task
-from benchmark.zoo.spec import ModelSpec, expand_zoo
+from benchmark.zoo.base import TASKS, Objective, Task, train_run
+from benchmark.zoo.spec import ModelSpec, expand_zoo, zoo_specs
 
-__all__ = ["TASKS", "ModelSpec", "Objective", "Task", "expand_zoo"]
+__all__ = ["TASKS", "ModelSpec", "Objective", "Task", "expand_zoo", "train_run", "zoo_specs"]

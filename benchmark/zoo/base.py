@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -10,7 +11,7 @@ from typing import Any, ClassVar
 import torch
 
 from benchmark.models import state_to_numpy
-from benchmark.records import ModelRecord
+from benchmark.records import ModelRecord, TrainingRun
 from benchmark.registry import Registry
 from benchmark.zoo.spec import ModelSpec
 
@@ -118,6 +119,14 @@ def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> bool:
 
 
 TASKS: Registry[Task] = Registry("task")
+
+
+def train_run(task: Task, spec: ModelSpec, data: Any, dataset: str, checkpoints: Sequence[int]) -> TrainingRun:
+    """One training run of ``task``: its models (checkpoints, then the final model) and the wall
+    time it took."""
+    t0 = time.perf_counter()
+    models = task.train(spec, data, dataset, checkpoints)
+    return TrainingRun(tuple(models), time.perf_counter() - t0)
 
 
 def register_task(name: str) -> Callable[[type[Task]], type[Task]]:

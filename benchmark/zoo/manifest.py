@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.errors import ConfigError
 from benchmark.models import ARCHITECTURES, build_model, load_state
 from benchmark.records import ModelRecord
 
@@ -263,6 +264,25 @@ def load_manifest(path: str | Path, zoo: str, targets: Sequence[str], skip_inval
             log.warning("manifest %s: skipped %s", path.name, exc)
     if not loaded:
         raise ManifestError(f"manifest {path.name}: no valid model ({len(errors)} invalid).")
+    return loaded
+
+
+def manifest_zoo(cfg: Mapping[str, Any]) -> list[LoadedModel]:
+    """The models of ``zoo.manifest`` for a resolved config; raises a ``ConfigError`` for models of
+    another dataset than ``dataset.name`` or of an unknown task."""
+    from benchmark.zoo.base import TASKS
+
+    zoo = cfg["zoo"]
+    loaded = load_manifest(zoo["manifest"], zoo["name"], zoo["targets"], bool(zoo.get("skip_invalid")))
+    wrong = [lm.record.model_id for lm in loaded if lm.record.dataset != cfg["dataset"]["name"]]
+    if wrong:
+        raise ConfigError(
+            f"manifest models {wrong[:5]} were trained on another dataset than dataset={cfg['dataset']['name']}; "
+            "choose their dataset, or split the manifest by dataset."
+        )
+    unknown = sorted({lm.record.task for lm in loaded if lm.record.task not in TASKS})
+    if unknown:
+        raise ConfigError(f"manifest names unknown tasks {unknown}; valid tasks: {TASKS.names()}.")
     return loaded
 
 

@@ -75,3 +75,15 @@ def expand_zoo(
         arch = str(hparams.pop("architecture", architecture))
         specs.append(ModelSpec(f"{name}/{label}", name, arch, hparams, f"{name}/{group}"))
     return specs
+
+
+def zoo_specs(zoo: Mapping[str, Any]) -> list[ModelSpec]:
+    """:func:`expand_zoo` of a ``zoo`` config node."""
+    return expand_zoo(
+        zoo["name"],
+        zoo.get("architecture"),
+        zoo.get("fixed") or {},
+        zoo.get("axes") or {},
+        zoo.get("sample"),
+        zoo.get("sample_seed", 0),
+    )

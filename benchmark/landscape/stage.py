@@ -1,0 +1,203 @@
+"""The landscape stage: one model's loss (or accuracy) on a grid around its trained weights.
+
+Its results depend on this package's code (directions, grid, this file) and on the Hessian code
+for ``directions=hessian``; :data:`VERSION` names that code in the store keys, and
+tests/test_versions.py fails when it changes without :data:`VERSION` being raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmark.errors import ConfigError
+from benchmark.hessian import make_hvp, parameter_index, restrict, top_eigenpairs
+from benchmark.landscape.directions import (
+    NORMALIZATIONS,
+    direction_norm,
+    normalize_direction,
+    orthogonalize,
+    perturbable_parameters,
+    random_direction,
+    unflatten,
+)
+from benchmark.landscape.grid import NORM_STATS, batch_statistics, evaluate_grid, grid_axes, running_stat_directions
+from benchmark.models import record_module
+from benchmark.records import Landscape, ModelRecord, PartialGrid
+from benchmark.store import ArtifactStore
+from benchmark.zoo import TASKS, Objective
+
+log = logging.getLogger(__name__)
+
+VERSION = "2"
+"""Code version of the landscape stage (joins every landscape's store key)."""
+DIRECTION_KINDS = ("random", "hessian")
+SCALES = ("linear", "log")
+DEFAULTS: dict[str, Any] = {"directions": "random", "norm_stats": "frozen", "scale": "linear", "metric": "loss"}
+"""Settings a landscape config may omit, and what they mean then."""
+
+
+class UndefinedLandscapeError(ValueError):
+    """A landscape that cannot be defined for a model (e.g. Hessian directions of a diverged model)."""
+
+
+def landscape_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """What the ``landscape`` node of a resolved config gets wrong, one message each (the grid's
+    shape, unknown choices, a metric the zoo's task does not measure)."""
+    ls, zoo = cfg["landscape"], cfg["zoo"]
+    problems = []
+    try:
+        grid_axes(ls["ndim"], ls["steps"], ls["span"])
+    except ValueError as exc:
+        problems.append(str(exc))
+    choices = {
+        "directions": DIRECTION_KINDS,
+        "normalization": NORMALIZATIONS,
+        "norm_stats": NORM_STATS,
+        "scale": SCALES,
+    }
+    for key, allowed in choices.items():
+        value = ls.get(key, DEFAULTS.get(key))
+        if value not in allowed:
+            problems.append(f"landscape.{key}={value!r} is unknown; use one of {list(allowed)}.")
+    if zoo.get("task") in TASKS and zoo.get("source", "train") == "train":
+        try:
+            TASKS.get(zoo["task"]).check_metric(ls.get("metric", DEFAULTS["metric"]))
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+class GridCheckpoint:
+    """Progress of one grid evaluation in the store, saved at most every ``every`` seconds, so a
+    killed run resumes with its finished rows."""
+
+    def __init__(self, store: ArtifactStore, key: str, every: float) -> None:
+        self.store, self.key, self.every = store, key, every
+        self._last = time.monotonic()
+
+    def load(self) -> tuple[np.ndarray, np.ndarray] | None:
+        partial = self.store.load("landscape_partial", self.key, PartialGrid)
+        return None if partial is None else (partial.values, partial.done)
+
+    def save(self, values: np.ndarray, done: np.ndarray) -> None:
+        if time.monotonic() - self._last >= self.every and not done.all():
+            self.store.save("landscape_partial", self.key, PartialGrid(values.copy(), done.copy()))
+            self._last = time.monotonic()
+
+    def clear(self) -> None:
+        self.store.discard("landscape_partial", self.key)
+
+
+def _objective(record: ModelRecord, data: Any, n_samples: int, seed: int, metric: str = "loss") -> Objective:
+    return TASKS.get(record.task).objective(record, data, n_samples, seed, metric)
+
+
+def landscape_directions(
+    model: torch.nn.Module, objective: Objective, ls_cfg: Mapping[str, Any]
+) -> tuple[list[dict[str, torch.Tensor]], np.ndarray]:
+    """The grid's directions and, for Hessian directions, their eigenvalues (empty otherwise).
+
+    ``random``: seeded Gaussian draws, normalised (Li et al. 2018). ``hessian``: the top-``ndim``
+    eigenvectors of the objective's Hessian restricted to the perturbed parameters (Lanczos,
+    ``lanczos_iters`` steps), then normalised the same way (``model`` keeps them eigenvectors,
+    ``none`` keeps them unit vectors; ``filter``/``layer`` rescale pieces of them).
+    ``orthogonalize`` makes them exactly orthogonal; ``norm_stats=perturbed`` adds the running
+    statistics to every direction afterwards.
+    """
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    include = perturbable_parameters(model, ls_cfg["include_bias"], ls_cfg["include_norm"])
+    ndim, kind = ls_cfg["ndim"], ls_cfg.get("directions", DEFAULTS["directions"])
+    eigenvalues = np.zeros(0)
+    if kind == "random":
+        g = torch.Generator().manual_seed(ls_cfg["seed"])
+        directions = [random_direction(params, include, g, ls_cfg["normalization"]) for _ in range(ndim)]
+    elif kind == "hessian":
+        hvp, n = make_hvp(model, objective)
+        index = parameter_index(model, {name for name, moved in include.items() if moved})
+        op, size = restrict(hvp, n, index)
+        if ndim > size:
+            raise ConfigError(
+                f"landscape.ndim={ndim} Hessian directions exceed the {size} perturbed parameters; "
+                "lower landscape.ndim."
+            )
+        try:
+            eigenvalues, vecs, _ = top_eigenpairs(op, size, ndim, ls_cfg.get("lanczos_iters", 30), ls_cfg["seed"])
+        except ValueError as exc:
+            raise UndefinedLandscapeError(str(exc)) from None
+        directions = []
+        for v in vecs:
+            full = torch.zeros(n, dtype=torch.float64)
+            full[index] = v
+            directions.append(normalize_direction(unflatten(full, params), params, include, ls_cfg["normalization"]))
+    else:
+        raise ConfigError(f"landscape.directions={kind!r} is unknown; use one of {DIRECTION_KINDS}.")
+    if ls_cfg.get("orthogonalize"):
+        directions = orthogonalize(directions)
+    if ls_cfg.get("norm_stats", DEFAULTS["norm_stats"]) == "perturbed":
+        for d in directions:
+            d.update(running_stat_directions(model))
+    return directions, eigenvalues
+
+
+def grid_values(values: np.ndarray, scale: str) -> np.ndarray:
+    """``values`` on the requested scale: ``linear`` as is, ``log`` as ``log10`` (non-positive
+    values become -inf/NaN and are masked like any non-finite value)."""
+    if scale == "linear":
+        return values
+    if scale == "log":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(values)
+    raise ConfigError(f"landscape.scale={scale!r} is unknown; use one of {SCALES}.")
+
+
+def compute_landscape(
+    record: ModelRecord, data: Any, ls_cfg: Mapping[str, Any], checkpoint: GridCheckpoint | None = None
+) -> Landscape:
+    """``landscape.metric`` of ``record`` on a grid along normalised directions (see
+    :func:`landscape_directions`); resumes from and saves progress to ``checkpoint`` when given.
+
+    Normalisation layers: ``norm_stats=frozen`` (eval mode, trained running statistics),
+    ``perturbed`` (running statistics move with the weights) or ``batch`` (each node normalises
+    with the evaluation batch's statistics). A model whose Hessian directions are undefined
+    (non-finite curvature) gets an all-NaN grid, masked downstream, with the reason logged.
+    """
+    model = record_module(record)
+    metric = ls_cfg.get("metric", DEFAULTS["metric"])
+    objective = _objective(record, data, ls_cfg["n_samples"], ls_cfg["seed"])
+    measured = objective if metric == "loss" else _objective(record, data, ls_cfg["n_samples"], ls_cfg["seed"], metric)
+    axes = grid_axes(ls_cfg["ndim"], ls_cfg["steps"], ls_cfg["span"])
+    batch_stats = ls_cfg.get("norm_stats", DEFAULTS["norm_stats"]) == "batch"
+    with batch_statistics(model) if batch_stats else contextlib.nullcontext():
+        try:
+            directions, eigenvalues = landscape_directions(model, objective, ls_cfg)
+        except UndefinedLandscapeError as exc:
+            log.warning("landscape of %s is undefined: %s", record.model_id, exc)
+            nan = np.full(tuple(len(a) for a in axes), np.nan)
+            return Landscape(record.model_id, metric, axes, nan, (math.nan,) * len(axes), dict(ls_cfg))
+        resume = checkpoint.load() if checkpoint else None
+        if resume is not None and resume[0].shape != tuple(len(a) for a in axes):
+            resume = None
+        values = evaluate_grid(
+            model, measured, directions, axes, resume=resume, on_row=checkpoint.save if checkpoint else None
+        )
+    if checkpoint:
+        checkpoint.clear()
+    scale = ls_cfg.get("scale", DEFAULTS["scale"])
+    weights = dict(model.named_parameters())  # direction norms are over weights, not buffers
+    return Landscape(
+        model_id=record.model_id,
+        metric=metric if scale == "linear" else f"log10({metric})",
+        axes=axes,
+        values=grid_values(values, scale),
+        direction_norms=tuple(direction_norm({n: d[n] for n in d if n in weights}) for d in directions),
+        config=dict(ls_cfg),
+        direction_eigenvalues=eigenvalues,
+    )

@@ -1,0 +1,127 @@
+"""What a stage of the pipeline is: its declaration (:class:`Stage`), the state a run or a dry
+run carries from one stage to the next (:class:`State`), and a dry run's row (:class:`PlanRow`).
+
+The stages themselves are declared, in order, in :data:`benchmark.pipeline.STAGES`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from benchmark.data import load_dataset
+from benchmark.descriptors import Descriptor
+from benchmark.records import Curvature, Landscape, ModelRecord, ScoreRow
+from benchmark.store import ArtifactStore
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, in memory."""
+
+    models: list[ModelRecord]
+    features: pd.DataFrame  # index model_id; columns "<descriptor>__<feature>"
+    scores: list[ScoreRow]
+    timings: dict[str, float] = field(default_factory=dict)
+    store_summary: str = ""
+    store_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage -> (loaded, computed)
+    landscape_masked: tuple[int, int] = (0, 0)  # (masked nodes, total nodes) over the zoo
+    train_seconds: float = math.nan  # wall time of training the zoo, as measured when it was computed
+    landscapes: list[Landscape] = field(default_factory=list)  # per model, when a descriptor needed them
+    curvatures: list[Curvature] = field(default_factory=list)  # per model, when a descriptor needed them
+    univariate: pd.DataFrame | None = None  # each feature's own rank correlation per target (when scored)
+
+    def scores_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([s.flat() for s in self.scores])
+
+
+@dataclass
+class State:
+    """What a run (or its plan) knows so far: the config, the store, the descriptors, and per
+    stage its keys and (when computed) its outputs, aligned with the models."""
+
+    cfg: Mapping[str, Any]
+    store: ArtifactStore
+    descriptors: dict[str, Descriptor]
+    keys: dict[str, list[str]] = field(default_factory=dict)  # "model" and each per-model stage
+    outputs: dict[str, list[Any]] = field(default_factory=dict)
+    models: list[ModelRecord] = field(default_factory=list)
+    train_seconds: float = math.nan
+    features: pd.DataFrame | None = None
+    scores: list[ScoreRow] = field(default_factory=list)
+    univariate: pd.DataFrame | None = None
+    design: Any = None  # the evaluation design, once the models are known
+    _data: Any = None
+
+    @property
+    def data(self) -> Any:
+        """The dataset, loaded on first use."""
+        if self._data is None:
+            ds = self.cfg["dataset"]
+            self._data = load_dataset(ds["name"], **{k: v for k, v in ds.items() if k != "name"})
+        return self._data
+
+    @property
+    def needed(self) -> set[str]:
+        """The inputs the selected descriptors declare."""
+        return {r for d in self.descriptors.values() for r in d.requires}
+
+    def result(self, timings: dict[str, float]) -> RunResult:
+        """What the run produced, with the seconds each stage took."""
+        assert self.features is not None
+        landscapes = list(self.outputs.get("landscape", []))
+        return RunResult(
+            self.models,
+            self.features,
+            self.scores,
+            timings,
+            self.store.summary(),
+            {stage: (st.loaded, st.computed) for stage, st in self.store.stats.items()},
+            (sum(ls.n_masked for ls in landscapes), sum(ls.values.size for ls in landscapes)),
+            self.train_seconds,
+            landscapes=landscapes,
+            curvatures=list(self.outputs.get("curvature", [])),
+            univariate=self.univariate,
+        )
+
+    def bar(self, total: int, desc: str, unit: str = "model") -> tqdm:
+        return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=None, dynamic_ncols=True)
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One stage of a dry run: artifacts needed, how many are stored (-1: unknown, the keys
+    depend on values computed upstream), and each key with whether it is stored (None: unknown)."""
+
+    stage: str
+    needed: int
+    stored: int
+    keys: dict[str, bool] | None = None
+
+    @classmethod
+    def of(cls, store: ArtifactStore, stage: str, keys: Sequence[str]) -> PlanRow:
+        stored = {k: store.exists(stage, k) for k in keys}
+        return cls(stage, len(keys), sum(stored.values()), stored)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: its store folder, the code version in its keys (``per task``/``per descriptor``
+    where each task or descriptor declares its own), its record, when it runs (``needs``: an input a
+    selected descriptor declares; ``scored``: only when the run scores), and its two steps."""
+
+    name: str
+    version: str
+    record: type
+    plan: Callable[[State], list[PlanRow]]
+    compute: Callable[[State], None]
+    needs: str | None = None
+    scored: bool = False
+
+    def wanted(self, s: State, score: bool) -> bool:
+        return (self.needs is None or self.needs in s.needed) and (score or not self.scored)

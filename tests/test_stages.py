@@ -1,0 +1,46 @@
+"""The declared stage list: a run and its dry run walk the same stages and agree on the work."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark import pipeline
+
+from .conftest import compose_plain
+
+CONFIGS = {
+    "tiny with checkpoints": ["experiment=tiny", "zoo.checkpoints=[2]"],
+    "hessian directions, two descriptors, one target": [
+        "experiment=tiny",
+        "landscape=hessian_2d",
+        "landscape.steps=5",
+        "descriptors=[merge_tree,param_count]",
+        "evaluation.targets=[test_accuracy]",
+        "regressor=[ridge]",
+    ],
+}
+
+
+@pytest.mark.parametrize("overrides", CONFIGS.values(), ids=CONFIGS.keys())
+def test_plan_counts_exactly_what_the_run_then_computes(overrides, tmp_path):
+    cfg = compose_plain(overrides, tmp_path)
+    planned = pipeline.plan(cfg)
+    result = pipeline.run(cfg)
+    assert [stage for stage, _, _ in planned] == list(result.store_counts)  # the same stages, in order
+    for stage, needed, stored in planned:
+        loaded, computed = result.store_counts[stage]
+        assert (loaded, computed) == (0, needed), stage  # an empty store: everything planned is computed
+        assert stored in (0, -1), stage
+    again = pipeline.plan(cfg)
+    assert all(stored in (needed, -1) for _, needed, stored in again)  # and then all of it is stored
+
+
+def test_every_stage_is_declared_once_with_its_version():
+    names = [s.name for s in pipeline.STAGES]
+    assert len(names) == len(set(names))
+    assert names == ["run", "landscape", "curvature", "features", "scores", "univariate"]
+    from benchmark.hessian import stage as curvature
+    from benchmark.landscape import stage as landscape
+
+    versions = {s.name: s.version for s in pipeline.STAGES}
+    assert versions["landscape"] == landscape.VERSION and versions["curvature"] == curvature.VERSION

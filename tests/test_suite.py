@@ -1,0 +1,160 @@
+"""The embedded suite: declared once, in the experiments' YAMLs, and read by everything that lists it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from benchmark.report.zoo_index import header
+from benchmark.suite import SuiteError, heaviest_first, load_suite, transfer_entries
+
+from .conftest import CONF
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE_EXE = Path(sys.executable).parent / "landscape-bench-suite"
+SIXTH = """# @package _global_
+# MNIST-1D with a coarser grid: a sixth suite experiment (test).
+defaults:
+  - override /zoo: mnist1d
+  - override /dataset: mnist1d
+name: mnist1d_coarse
+landscape:
+  steps: 21
+suite:
+  order: 6
+  work_rank: 6
+  target: generalization_gap
+  transfer: true
+  stability_steps: [11, 21, 31]
+  description: "MNIST-1D on a coarser grid"
+"""
+BLOCK = {
+    "order": "6",
+    "work_rank": "6",
+    "target": "generalization_gap",
+    "transfer": "true",
+    "stability_steps": "[11, 21, 31]",
+    "description": '"MNIST-1D on a coarser grid"',
+}
+
+
+def conf_copy(tmp_path: Path, **fields: str | None) -> Path:
+    """conf/ copied under ``tmp_path`` with the sixth experiment added; ``fields`` replace (None:
+    drop) fields of its suite block."""
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    block = {**BLOCK, **fields}
+    text = SIXTH.split("suite:\n")[0] + "suite:\n" + "".join(f"  {k}: {v}\n" for k, v in block.items() if v is not None)
+    (conf / "experiment" / "mnist1d_coarse.yaml").write_text(text)
+    return conf
+
+
+def sweep_params(conf: Path, study: str) -> dict:
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"study={study}"], return_hydra_config=True)
+    return OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True)
+
+
+def test_the_suite_gives_the_studies_what_they_were_given_before_it_was_declared():
+    """The lists and values the Makefile, the studies and docs/zoos.md held by hand before the
+    suite was declared in conf/experiment/; adding an experiment to the suite changes them on purpose."""
+    from benchmark.studies import reproduction
+
+    suite = load_suite()
+    assert [e.name for e in suite] == ["default", "digits_cnn", "mnist1d", "pinn_convection", "timm_arch"]
+    assert [e.zoo for e in suite] == ["digits_mlp", "digits_cnn", "mnist1d", "pinn_convection", "timm_arch"]
+    assert [e.name for e in transfer_entries(suite)] == ["default", "digits_cnn", "mnist1d", "timm_arch"]
+    heavy = ["timm_arch", "pinn_convection", "mnist1d", "digits_cnn", "default"]
+    assert [e.name for e in heaviest_first(suite)] == heavy
+    assert reproduction.ZOOS == {
+        "default": "test_accuracy",
+        "digits_cnn": "test_accuracy",
+        "mnist1d": "test_accuracy",
+        "pinn_convection": "rel_l2_error",
+        "timm_arch": "test_accuracy",
+    }
+    assert reproduction.STABILITY_STEPS == {
+        "default": [21, 41, 81],
+        "digits_cnn": [11, 21, 31],
+        "mnist1d": [21, 31, 41],
+        "pinn_convection": [21, 31],
+        "timm_arch": [7, 11],
+    }
+    runs = reproduction.planned_runs(reproduction.STABILITY_STEPS)
+    assert [r[0] for r in runs[:6]] == [f"experiment={e}" for e in [*heavy, "dynamics"]]
+    assert sweep_params(CONF, "compare_descriptors")["experiment"] == ",".join(heavy)
+
+
+def test_docs_zoos_table_lists_the_suite():
+    committed = (ROOT / "docs" / "zoos.md").read_text()
+    table = header(load_suite()).split("| zoo | experiment | what it is for |")[1].split("\n\n")[0]
+    assert table in committed
+
+
+def test_nothing_else_lists_the_suite():
+    for path in (ROOT / "Makefile", CONF / "study" / "compare_descriptors.yaml"):
+        text = path.read_text()
+        assert not [e.name for e in load_suite() if e.name != "default" and e.name in text], path
+
+
+def test_a_sixth_experiment_joins_the_suite_with_one_yaml_file(tmp_path):
+    conf = conf_copy(tmp_path)
+    suite = load_suite(conf)
+    assert [e.name for e in suite][-1] == "mnist1d_coarse" and len(suite) == 6
+    sixth = suite[-1]
+    assert (sixth.zoo, sixth.target, sixth.transfer, sixth.stability_steps) == (
+        "mnist1d",
+        "generalization_gap",
+        True,
+        (11, 21, 31),
+    )
+
+    def listed(*args: str) -> list[str]:
+        r = subprocess.run([str(SUITE_EXE), "--conf", str(conf), *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert listed() == [e.name for e in suite]
+    assert listed("--transfer")[-1] == "mnist1d_coarse"
+    assert listed("--heaviest-first")[-1] == "mnist1d_coarse"
+    assert "mnist1d_coarse" not in subprocess.run([str(SUITE_EXE)], capture_output=True, text=True).stdout
+    # the descriptor-comparison study sweeps it too, read from the conf/ folder Hydra composes from
+    assert sweep_params(conf, "compare_descriptors")["experiment"].split(",")[-1] == "mnist1d_coarse"
+    assert "| `mnist1d` | `mnist1d_coarse` | MNIST-1D on a coarser grid |" in header(suite)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"target": None}, "suite.target is missing; add it"),
+        ({"tranfer": "true", "transfer": None}, "suite.tranfer is not a suite field; did you mean 'transfer'?"),
+        ({"target": "accuracy"}, "suite.target='accuracy' is not a target of zoo 'mnist1d'; use one of"),
+        ({"transfer": "yes please"}, "suite.transfer='yes please' is not true or false"),
+        ({"order": "0"}, "suite.order=0 is not an integer >= 1"),
+        ({"order": "3"}, "suite.order=3 is also the order of mnist1d"),
+        ({"work_rank": "1"}, "suite.work_rank=1 is also the work_rank of mnist1d_coarse"),
+        ({"stability_steps": "[20, 21]"}, "suite.stability_steps=[20, 21] is not two or more distinct odd integers"),
+        ({"stability_steps": "[21, 31, 41]"}, "has the middle resolution 31, but the experiment's own landscape.steps"),
+        ({"description": "''"}, "suite.description='' is not one line of text"),
+    ],
+)
+def test_a_bad_block_is_refused_naming_the_file_the_field_and_the_fix(fields, message, tmp_path):
+    conf = conf_copy(tmp_path, **fields)
+    with pytest.raises(SuiteError, match=r"mnist1d_coarse\.yaml") as caught:
+        load_suite(conf)
+    assert message in str(caught.value)
+    r = subprocess.run([str(SUITE_EXE), "--conf", str(conf)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and message in r.stderr and not r.stdout
+
+
+def test_every_problem_is_named_at_once(tmp_path):
+    conf = conf_copy(tmp_path, target="accuracy", transfer=None)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(conf)
+    assert "suite.target='accuracy'" in str(caught.value) and "suite.transfer is missing" in str(caught.value)
