@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data import DATASETS
+from benchmark.data import DATASETS, dataset_problems
 from benchmark.errors import ConfigError
+from benchmark.evaluation.design import fold_problems
 from benchmark.models import ARCHITECTURES, build_model
 from benchmark.records import ModelRecord
 from benchmark.zoo import TASKS, zoo_specs
@@ -98,7 +99,7 @@ def zoo_problems(cfg: Mapping[str, Any]) -> list[str]:
     task, source or architecture, a dataset the zoo does not train on, and errors in a trained
     zoo's recipe (empty or clashing axes, a sample larger than the grid)."""
     zoo, dataset = cfg["zoo"], cfg["dataset"]["name"]
-    problems = [] if dataset in DATASETS else [DATASETS.unknown_message(dataset)]
+    problems = dataset_problems(cfg["dataset"]) if dataset in DATASETS else [DATASETS.unknown_message(dataset)]
     if zoo.get("task") not in TASKS:
         problems.append(TASKS.unknown_message(str(zoo.get("task"))))
     allowed = zoo.get("datasets") or []
@@ -134,17 +135,25 @@ def trainable_parameters(architecture: Mapping[str, Any]) -> int:
     return sum(p.numel() for p in build_model(architecture).parameters() if p.requires_grad)
 
 
-def model_problems(zoo: str, models: Sequence[ModelRecord], targets: Sequence[str], top_k: int | None) -> list[str]:
-    """What makes a loaded zoo impossible to evaluate: no models, a target that is constant
-    over the zoo (nothing to predict), or more Hessian eigenvalues asked (``top_k``) than a
-    model has parameters (``None``: curvature is not computed)."""
+def model_problems(
+    zoo: str,
+    models: Sequence[ModelRecord],
+    targets: Sequence[str],
+    top_k: int | None,
+    protocol: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """What makes a loaded zoo impossible to evaluate: no models, fewer hyperparameter
+    configurations than the ``protocol`` node's folds (``None``: not checked; see
+    :func:`benchmark.evaluation.design.fold_problems`), a target that is constant over two or more
+    models (nothing to predict), or more Hessian eigenvalues asked (``top_k``) than a model has
+    parameters (``None``: curvature is not computed)."""
     if not models:
         return [f"zoo {zoo!r} has no models; nothing to evaluate. Check its axes or manifest."]
-    problems = []
+    problems = [] if protocol is None else fold_problems(protocol, zoo, models)
     for target in targets:
         values = np.array([m.metrics.get(target, math.nan) for m in models], dtype=np.float64)
         finite = values[np.isfinite(values)]
-        if finite.size and np.all(finite == finite[0]):
+        if finite.size and np.all(finite == finite[0]) and not (problems and len(models) == 1):  # said above
             others = [t for t in targets if t != target]
             fix = f"evaluation.targets=[{','.join(others)}]" if others else "another target in evaluation.targets"
             problems.append(
@@ -175,7 +184,7 @@ def check_models(cfg: Mapping[str, Any], models: Sequence[ModelRecord], curvatur
     """After the zoo is loaded (and stored): raise what makes it impossible to evaluate, warn of
     diverged models (their descriptors are NaN with a reason; evaluation leaves them out)."""
     top_k = cfg["curvature"]["top_k"] if curvature_needed else None
-    problems = model_problems(cfg["zoo"]["name"], models, cfg["evaluation"]["targets"], top_k)
+    problems = model_problems(cfg["zoo"]["name"], models, cfg["evaluation"]["targets"], top_k, cfg["protocol"])
     if problems:
         raise ConfigError("cannot evaluate this zoo:\n  - " + "\n  - ".join(problems))
     diverged = diverged_models(models)

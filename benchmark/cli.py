@@ -7,6 +7,8 @@ leaderboard when the sweep ends, whatever the launcher.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import logging
 import sys
@@ -22,6 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark import pipeline
+from benchmark.landscape.stage import grid_work
 from benchmark.registry import Registry
 from benchmark.report import provenance, write_leaderboard
 from benchmark.report.gather import gather_leaderboard, sweep_plan
@@ -60,22 +63,44 @@ def _command(overrides: list[str], multirun: bool) -> str:
     return " ".join(["landscape-bench", *(["-m"] if multirun else []), *overrides])
 
 
+def search_path(argv: list[str]) -> list[Path]:
+    """The config folders that ``hydra.searchpath=[...]`` overrides in ``argv`` add (``file://``
+    paths, relative to the working directory, and ``pkg://`` packages that can be found)."""
+    folders = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") != "hydra.searchpath":
+            continue
+        for entry in value.strip().strip("[]").split(","):
+            entry = entry.strip().strip("'\"")
+            if entry.startswith("pkg://"):
+                spec = importlib.util.find_spec(entry.removeprefix("pkg://").replace("/", ".").strip("."))
+                folders += [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+            elif entry:
+                folders.append(Path(entry.removeprefix("file://")))
+    return folders
+
+
 def unknown_group_options(argv: list[str], conf: Path) -> list[str]:
-    """Messages for ``group=option`` overrides naming options that conf/ does not have."""
+    """Messages for ``group=option`` overrides naming options that neither conf/ nor a folder of
+    ``hydra.searchpath`` (see :func:`search_path`) has."""
+    folders = [conf, *search_path(argv)]
     messages = []
     for arg in argv:
         if "=" not in arg or arg.startswith("-"):
             continue
         key, value = arg.split("=", 1)
         group = key.lstrip("+~")
-        folder = conf / group
-        if "/" in group or "." in group or not folder.is_dir():
+        groups = [f / group for f in folders if (f / group).is_dir()]
+        if "/" in group or "." in group or not groups:
             continue
         names = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
-        valid = Registry(group)
-        for p in sorted(folder.glob("*.yaml")):
-            valid.add(p.stem, p)
-        messages += [valid.unknown_message(n) for n in names if n not in valid]
+        stems = sorted({p.stem for g in groups for p in g.glob("*.yaml")})
+        valid = Registry(group)  # for its message: "did you mean", the valid names
+        for stem in stems:
+            with contextlib.suppress(ValueError):  # a user's file name outside the registry's spelling
+                valid.add(stem, stem)
+        messages += [valid.unknown_message(n) for n in names if n not in stems]
     return messages
 
 
@@ -135,6 +160,8 @@ def _hydra_main(cfg: DictConfig) -> None:
             keys: dict[str, dict[str, bool]] = {}
             rows = pipeline.plan(plain, keys)
             print(format_plan(plain["name"], rows))
+            if any(stage == "landscape" for stage, _, _ in rows):
+                print(grid_work(plain).describe())
             if hc.mode == RunMode.MULTIRUN:  # for the sweep's table (GatherLeaderboard)
                 (Path(hc.runtime.output_dir) / "plan.json").write_text(json.dumps({"rows": rows, "keys": keys}))
             return

@@ -48,8 +48,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     problems = range_problems(cfg)
     problems += zoo_problems(cfg)
-    problems += descriptor_problems(cfg["descriptors"])
-    problems += regressor_problems(cfg["regressor"])
+    problems += descriptor_problems(cfg.get("descriptors") or {})  # `descriptors=[]`: Hydra drops the key
+    problems += regressor_problems(cfg.get("regressor") or {})
     problems += landscape.landscape_problems(cfg)
     problems += curvature.curvature_problems(cfg["curvature"])
     problems += design.evaluation_problems(cfg)
@@ -102,7 +102,8 @@ def _run_keys(cfg: Mapping[str, Any]) -> tuple[list[Any], list[str], list[int]]:
 
 def plan_zoo(s: State) -> list[PlanRow]:
     if s.cfg["zoo"].get("source") == "manifest":
-        _, s.keys["model"] = _manifest(s.cfg)
+        models, s.keys["model"] = _manifest(s.cfg)
+        check_models(s.cfg, models, "curvature" in s.needed)  # what the run would refuse once loaded
         n = len(s.keys["model"])
         return [PlanRow("manifest", n, n, dict.fromkeys(s.keys["model"], True))]
     task = TASKS.get(s.cfg["zoo"]["task"])

@@ -5,7 +5,30 @@ the stage's code version, its configuration and the keys of its inputs, so a cha
 them gives a new key and nothing stale is ever reused. Artifacts are ``.npz`` files holding a
 JSON metadata block, the record's arrays and a digest over both; they are written to a temporary
 file and renamed into place (atomic on POSIX), loaded with ``allow_pickle=False``, and verified
-against their digest on every load: a corrupt entry is reported, removed and recomputed.
+on every load: a damaged entry is reported, removed and recomputed.
+
+Every entry says what it is: its metadata, covered by the digest, names the record kind and the
+stage and key it was written for. A load is verified against what was asked for and against the
+record class: the digest; the kind, stage and key (a valid entry at the wrong key, swapped or
+copied between keys or restored from another store, is a :class:`MisplacedArtifactError`); and
+the decoding itself, which must raise nothing, give the field types the record's dataclass
+declares, and encode back to the stored metadata and arrays (so a missing field that would have
+defaulted, or a value of the wrong type that would have been converted, is caught). Any failure
+is damage: a warning naming the stage, the file and what is wrong, then the entry is removed and
+recomputed. Nothing damaged loads, and no damage surfaces as a raw traceback.
+
+Entries written before entries carried their identity (no ``__identity__`` block) cannot be
+checked against their key, and their key does not follow from the record, so there is nothing
+safe to upgrade them against: they are treated as unverifiable damage, removed and recomputed,
+with one warning per stage (and ``map`` call) that counts them. A store filled by older code is
+therefore recomputed once, then verified for good.
+
+The store's own layout is checked too: a folder in an artifact's place (removed if empty), or a
+file where the store needs a folder (``.locks``, a stage folder), stops the run with a
+:class:`StoreLayoutError` naming the path and the fix. Temporary files are named
+``.<key[:8]>.<host>.<pid>.<random>.tmp`` after their writer; the first time a store object uses a
+stage it removes the ones left by writers that died (this host, pid gone, untouched for
+:data:`ORPHAN_GRACE_S`) or untouched for :data:`ORPHAN_AGE_S`, never one a live writer holds.
 
 Several processes may share one store (Hydra multirun, a cluster): a per-key lock makes sure one
 artifact is computed once, and ``map`` lets concurrent processes split a list of work between them.
@@ -14,13 +37,21 @@ artifact is computed once, and ``map`` lets concurrent processes split a list of
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import fcntl
+import functools
 import hashlib
 import io
 import json
 import logging
 import os
+import re
+import socket
 import tempfile
+import time
+import types
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +59,20 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from benchmark.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 META = "__meta__"
 DIGEST = "__digest__"
 RECORD_KIND = "__record__"
+IDENTITY = "__identity__"
+RESERVED = (RECORD_KIND, IDENTITY)
+
+ORPHAN_GRACE_S = 60.0
+"""A temporary file of a dead writer on this host is removed once untouched this long (seconds)."""
+ORPHAN_AGE_S = 24 * 3600.0
+"""Any temporary file untouched this long (seconds) is removed (writers on other hosts, old names)."""
 
 
 class Record(Protocol):
@@ -48,7 +88,19 @@ R = TypeVar("R", bound=Record)
 
 
 class CorruptArtifactError(RuntimeError):
-    """A store entry that cannot be read or fails its digest."""
+    """A store entry that cannot be read, fails its digest, or does not decode to its record."""
+
+
+class MisplacedArtifactError(CorruptArtifactError):
+    """A whole entry written for another stage or key than the one it was loaded as."""
+
+
+class UnverifiableArtifactError(CorruptArtifactError):
+    """An entry without an identity block (written by an older store), so not checkable against its key."""
+
+
+class StoreLayoutError(ConfigError):
+    """The store's folders are not as the store left them; the message names the path and the fix."""
 
 
 def canonical_json(obj: Any) -> str:
@@ -73,12 +125,17 @@ def _digest(meta_bytes: bytes, arrays: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def encode(record: Record) -> bytes:
-    """Serialise a record to ``.npz`` bytes (no pickled objects)."""
+def encode(record: Record, stage: str | None = None, key: str | None = None) -> bytes:
+    """Serialise a record to ``.npz`` bytes (no pickled objects); with ``stage`` and ``key``, the
+    entry carries that identity (the store always passes them)."""
     meta, arrays = record.to_payload()
-    if RECORD_KIND in meta:
-        raise ValueError(f"{record.kind} payload uses the reserved key {RECORD_KIND!r}")
-    meta_bytes = canonical_json({RECORD_KIND: record.kind, **meta}).encode()
+    for reserved in RESERVED:
+        if reserved in meta:
+            raise ValueError(f"{record.kind} payload uses the reserved key {reserved!r}")
+    header: dict[str, Any] = {RECORD_KIND: record.kind}
+    if stage is not None or key is not None:
+        header[IDENTITY] = {"stage": stage, "key": key}
+    meta_bytes = canonical_json({**header, **meta}).encode()
     for name, a in arrays.items():
         if a.dtype == object:
             raise TypeError(f"array {name!r} of a {record.kind} record has dtype object; not storable")
@@ -92,8 +149,12 @@ def encode(record: Record) -> bytes:
     return buf.getvalue()
 
 
-def decode(data: bytes, cls: type[R]) -> R:
-    """Inverse of :func:`encode`; raises :class:`CorruptArtifactError` on any damage."""
+def decode(data: bytes, cls: type[R], stage: str | None = None, key: str | None = None) -> R:
+    """Inverse of :func:`encode`; raises :class:`CorruptArtifactError` on any damage.
+
+    With ``stage`` and ``key``, the entry must carry that identity (:class:`MisplacedArtifactError`
+    if it names another, :class:`UnverifiableArtifactError` if it names none).
+    """
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             contents = {name: z[name] for name in z.files}
@@ -103,11 +164,184 @@ def decode(data: bytes, cls: type[R]) -> R:
         raise CorruptArtifactError(f"unreadable artifact ({type(exc).__name__}: {exc})") from exc
     if _digest(meta_bytes, contents) != digest:
         raise CorruptArtifactError("artifact digest mismatch")
-    meta = json.loads(meta_bytes)
+    try:
+        meta = json.loads(meta_bytes)
+    except Exception as exc:
+        raise CorruptArtifactError(f"unreadable metadata ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(meta, dict):
+        raise CorruptArtifactError(f"metadata is a JSON {type(meta).__name__}, not an object")
     kind = meta.pop(RECORD_KIND, None)
+    identity = meta.pop(IDENTITY, None)
     if kind != cls.kind:
         raise CorruptArtifactError(f"artifact holds a {kind!r} record, expected {cls.kind!r}")
-    return cls.from_payload(meta, contents)
+    if stage is not None or key is not None:
+        _check_identity(identity, stage, key)
+    try:
+        record = cls.from_payload(copy.deepcopy(meta), dict(contents))
+        problem = _type_problem(record, cls, kind) or _round_trip_problem(record, meta, contents)
+    except Exception as exc:  # a missing field, a wrong type, ...: the record does not decode
+        raise CorruptArtifactError(f"the {kind} record does not decode ({type(exc).__name__}: {exc})") from exc
+    if problem:
+        raise CorruptArtifactError(f"the {kind} record does not decode faithfully: {problem}")
+    return record
+
+
+def _check_identity(identity: Any, stage: str | None, key: str | None) -> None:
+    if identity is None:
+        raise UnverifiableArtifactError(
+            "it carries no identity (written by an older version of the store), so it cannot be checked against its key"
+        )
+    claimed = (identity.get("stage"), identity.get("key")) if isinstance(identity, dict) else (None, None)
+    if claimed != (stage, key):
+        raise MisplacedArtifactError(
+            f"it claims to be {claimed[0]}/{claimed[1]} but {stage}/{key} was asked for (moved or copied "
+            "from another key, or restored from another store)"
+        )
+
+
+@functools.cache
+def _field_types(cls: type) -> tuple[tuple[str, Any], ...]:
+    """``(field name, resolved annotation)`` of a dataclass record; empty for anything else."""
+    if not dataclasses.is_dataclass(cls):
+        return ()
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that does not resolve is simply not checked
+        hints = {}
+    return tuple((f.name, hints.get(f.name, Any)) for f in dataclasses.fields(cls))
+
+
+def _type_problem(value: Any, tp: Any, where: str) -> str | None:
+    """Why ``value`` is not of the annotated type ``tp``, or None. Annotation forms not handled
+    here (``Literal``, type variables, ...) are accepted unchecked."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        return None if any(_type_problem(value, a, where) is None for a in args) else _mismatch(value, tp, where)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(value, tp):
+            return _mismatch(value, tp, where)
+        for name, ftp in _field_types(tp):
+            problem = _type_problem(getattr(value, name), ftp, f"{where}.{name}")
+            if problem:
+                return problem
+        return None
+    if origin is dict:
+        if not isinstance(value, dict):
+            return _mismatch(value, tp, where)
+        kt, vt = args or (Any, Any)
+        for k, v in value.items():
+            problem = _type_problem(k, kt, f"{where} key {k!r}") or _type_problem(v, vt, f"{where}[{k!r}]")
+            if problem:
+                return problem
+        return None
+    if origin in (tuple, list):
+        if not isinstance(value, (tuple, list)):
+            return _mismatch(value, tp, where)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                return f"{where} has {len(value)} items, expected {len(args)}"
+            items = list(zip(args, value, strict=True))
+        else:
+            items = [(args[0] if args else Any, v) for v in value]
+        for i, (itp, v) in enumerate(items):
+            problem = _type_problem(v, itp, f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    checks: dict[Any, Callable[[Any], bool]] = {
+        bool: lambda v: isinstance(v, (bool, np.bool_)),
+        int: lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+        np.ndarray: lambda v: isinstance(v, np.ndarray),
+    }
+    check = checks.get(tp)
+    return None if check is None or check(value) else _mismatch(value, tp, where)
+
+
+def _mismatch(value: Any, tp: Any, where: str) -> str:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{where} is {shown} ({type(value).__name__}), expected {getattr(tp, '__name__', tp)}"
+
+
+def _round_trip_problem(record: Record, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> str | None:
+    """What differs when the decoded record is encoded again (None: nothing), so a field the record
+    did not read, one it defaulted, or one it converted from another type is caught."""
+    meta2, arrays2 = record.to_payload()
+    problem = _json_difference(meta, json.loads(canonical_json(meta2)), "metadata")
+    if problem:
+        return problem
+    if set(arrays2) != set(arrays):
+        extra, missing = sorted(set(arrays) - set(arrays2)), sorted(set(arrays2) - set(arrays))
+        return f"arrays {extra} are not part of the record" if extra else f"arrays {missing} are missing"
+    for name, a in arrays2.items():
+        b = arrays[name]
+        if a is b:
+            continue
+        a = np.asarray(a)
+        nan_ok = a.dtype.kind in "fc" and b.dtype.kind in "fc"
+        if a.dtype != b.dtype or a.shape != b.shape or not np.array_equal(a, b, equal_nan=nan_ok):
+            return f"array {name!r} ({b.dtype}, shape {b.shape}) reads back as {a.dtype}, shape {a.shape}"
+    return None
+
+
+def _json_difference(stored: Any, again: Any, where: str) -> str | None:
+    if isinstance(stored, dict) and isinstance(again, dict):
+        for k in sorted(set(stored) | set(again), key=str):
+            if k not in stored:
+                return f"{where}.{k} is missing"
+            if k not in again:
+                return f"{where}.{k} is not part of the record"
+            problem = _json_difference(stored[k], again[k], f"{where}.{k}")
+            if problem:
+                return problem
+        return None
+    if isinstance(stored, list) and isinstance(again, list):
+        if len(stored) != len(again):
+            return f"{where} has {len(stored)} items, the record {len(again)}"
+        for i, (s, a) in enumerate(zip(stored, again, strict=True)):
+            problem = _json_difference(s, a, f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    if _same_scalar(stored, again):
+        return None
+    return f"{where} is {stored!r} ({type(stored).__name__}), which the record reads as {again!r}"
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool) or not (isinstance(a, numbers) and isinstance(b, numbers)):
+        return type(a) is type(b) and a == b
+    return a == b or (a != a and b != b)  # 1 == 1.0 (JSON has one number type); NaN == NaN
+
+
+def _host_tag() -> str:
+    """This host and pid namespace, as a file-name part: writers with the same tag see each
+    other's pids (two containers may share a host name but not their pids)."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "host"
+    with contextlib.suppress(OSError):
+        host += f"-{os.stat('/proc/self/ns/pid').st_ino}"
+    return host
+
+
+_TEMP_NAME = re.compile(r"^\.[^.]*\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (True when that cannot be told)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
 
 
 @dataclass
@@ -122,6 +356,8 @@ class ArtifactStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.stats: dict[str, StageStats] = {}
+        self._host = _host_tag()
+        self._swept: set[str] = set()
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:2] / f"{key}.npz"
@@ -130,26 +366,134 @@ class ArtifactStore:
         return self.path(stage, key).is_file()
 
     def load(self, stage: str, key: str, cls: type[R]) -> R | None:
-        """The stored record, or None if absent. A corrupt entry is logged, removed, None returned."""
+        """The stored record, or None if absent. A damaged entry is logged, removed, None returned."""
+        return self._load(stage, key, cls, None)
+
+    def _load(self, stage: str, key: str, cls: type[R], unverifiable: list[Path] | None) -> R | None:
+        """:meth:`load`; an entry without identity is appended to ``unverifiable`` (the caller
+        warns once for all of them) or, when that is None, warned about here."""
+        self._sweep(stage)
         path = self.path(stage, key)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                seen = os.fstat(f.fileno())
+                data = f.read()
         except FileNotFoundError:
             return None
+        except IsADirectoryError:
+            return self._folder_in_place(stage, key, path)
+        except NotADirectoryError:
+            raise self._not_a_folder(path.parent, f"the {stage} artifacts") from None
         try:
-            return decode(data, cls)
+            return decode(data, cls, stage, key)
+        except UnverifiableArtifactError:
+            self._remove(path, seen)
+            if unverifiable is None:
+                self._warn_unverifiable(stage, [path])
+            else:
+                unverifiable.append(path)
+        except MisplacedArtifactError as exc:
+            log.warning(
+                "store: %s artifact %s is not what was asked for: %s; removing it and recomputing", stage, path, exc
+            )
+            self._remove(path, seen)
         except CorruptArtifactError as exc:
             log.warning("store: %s artifact %s is corrupt (%s); removing it and recomputing", stage, path, exc)
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            self._remove(path, seen)
+        return None
+
+    @staticmethod
+    def _remove(path: Path, seen: os.stat_result) -> None:
+        """Remove the damaged file that was read, not one another process renamed into its place since."""
+        with contextlib.suppress(FileNotFoundError):
+            now = os.stat(path)
+            if (now.st_dev, now.st_ino) == (seen.st_dev, seen.st_ino):
+                os.unlink(path)
+
+    @staticmethod
+    def _warn_unverifiable(stage: str, paths: list[Path]) -> None:
+        if paths:
+            log.warning(
+                "store: %d %s artifact(s) in %s carry no identity (written by an older version of the store), "
+                "so they cannot be checked against their keys; removed them and recomputing (once: new entries "
+                "carry their identity)",
+                len(paths),
+                stage,
+                paths[0].parent.parent,
+            )
+
+    def _folder_in_place(self, stage: str, key: str, path: Path) -> None:
+        try:
+            path.rmdir()
+        except FileNotFoundError:
             return None
+        except OSError:
+            raise StoreLayoutError(
+                f"store: {path} is a folder, but the {stage} artifact {key} belongs there as a file; move the "
+                f"folder away (or delete it: rm -r '{path}') and rerun."
+            ) from None
+        log.warning("store: %s was an empty folder where the %s artifact %s belongs; removed it", path, stage, key)
+        return None
+
+    def _not_a_folder(self, folder: Path, what: str) -> StoreLayoutError:
+        """The error for a file standing where the store needs ``folder`` (or one of its parents)."""
+        bad = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        return StoreLayoutError(
+            f"store: {bad} is a file, but the store needs a folder there (for {what}); move the file away "
+            f"(or delete it: rm '{bad}') and rerun."
+        )
+
+    def _mkdir(self, folder: Path, what: str) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise self._not_a_folder(folder, what) from None
+
+    def _sweep(self, stage: str) -> None:
+        """Once per stage and store object: remove the temporary files that writers which died left."""
+        if stage in self._swept:
+            return
+        self._swept.add(stage)
+        folder = self.root / stage
+        try:
+            with os.scandir(folder) as entries:
+                subfolders = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+        except OSError:  # no such stage yet (or not a folder: reported when it is used)
+            return
+        removed, now = 0, time.time()
+        for sub in subfolders:
+            with contextlib.suppress(OSError), os.scandir(sub) as entries:
+                for e in entries:
+                    if not (e.name.startswith(".") and e.name.endswith(".tmp")) or not e.is_file(follow_symlinks=False):
+                        continue
+                    try:
+                        idle = now - e.stat(follow_symlinks=False).st_mtime
+                    except FileNotFoundError:  # renamed into place meanwhile
+                        continue
+                    if self._orphan(e.name, idle):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(e.path)
+                            removed += 1
+        if removed:
+            log.info("store: removed %d temporary file(s) that killed writers left under %s", removed, folder)
+
+    def _orphan(self, name: str, idle: float) -> bool:
+        """Whether a temporary file untouched for ``idle`` seconds has no live writer."""
+        if idle > ORPHAN_AGE_S:
+            return True
+        m = _TEMP_NAME.match(name)
+        return bool(m) and m["host"] == self._host and idle > ORPHAN_GRACE_S and not _alive(int(m["pid"]))
 
     def save(self, stage: str, key: str, record: Record) -> Path:
         """Write atomically: temp file in the same folder, fsync, rename."""
+        self._sweep(stage)
         path = self.path(stage, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = encode(record)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}.", suffix=".tmp")
+        if path.is_dir():
+            self._folder_in_place(stage, key, path)
+        self._mkdir(path.parent, f"the {stage} artifacts")
+        data = encode(record, stage, key)
+        prefix = f".{key[:8]}.{self._host}.{os.getpid()}."
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -164,14 +508,21 @@ class ArtifactStore:
 
     def discard(self, stage: str, key: str) -> None:
         """Remove an artifact if present."""
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             self.path(stage, key).unlink()
 
     @contextlib.contextmanager
     def _lock(self, stage: str, key: str, blocking: bool = True) -> Iterator[bool]:
         lock_path = self.root / ".locks" / stage / f"{key}.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a") as fh:
+        self._mkdir(lock_path.parent, "the lock files")
+        try:
+            fh = open(lock_path, "a")  # noqa: SIM115 - closed below, after the yield
+        except IsADirectoryError:
+            raise StoreLayoutError(
+                f"store: {lock_path} is a folder, but it must be a lock file; move it away (or delete it: "
+                f"rm -r '{lock_path}') and rerun."
+            ) from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
             except BlockingIOError:
@@ -191,12 +542,21 @@ class ArtifactStore:
 
     def get_or_compute(self, stage: str, key: str, cls: type[R], compute: Callable[[], R]) -> R:
         """Load the artifact, or compute and store it (at most one process computes a key)."""
-        record = self.load(stage, key, cls)
+        unverifiable: list[Path] = []
+        try:
+            return self._get_or_compute(stage, key, cls, compute, unverifiable)
+        finally:
+            self._warn_unverifiable(stage, unverifiable)
+
+    def _get_or_compute(
+        self, stage: str, key: str, cls: type[R], compute: Callable[[], R], unverifiable: list[Path]
+    ) -> R:
+        record = self._load(stage, key, cls, unverifiable)
         if record is not None:
             self._count(stage, computed=False)
             return record
         with self._lock(stage, key):
-            record = self.load(stage, key, cls)  # another process may have finished it
+            record = self._load(stage, key, cls, unverifiable)  # another process may have finished it
             if record is not None:
                 self._count(stage, computed=False)
                 return record
@@ -216,18 +576,35 @@ class ArtifactStore:
         """``get_or_compute`` over many keys; ``compute(i)`` builds item i.
 
         A first pass skips keys that another process is computing right now (so concurrent
-        processes split the work); a second pass waits for those and loads them.
+        processes split the work); a second pass waits for those and loads them. Entries without
+        identity (an older store) are warned about once, with their count, at the end.
         """
+        self._sweep(stage)
+        unverifiable: list[Path] = []
+        try:
+            return self._map(stage, keys, cls, compute, progress, unverifiable)
+        finally:
+            self._warn_unverifiable(stage, unverifiable)
+
+    def _map(
+        self,
+        stage: str,
+        keys: Sequence[str],
+        cls: type[R],
+        compute: Callable[[int], R],
+        progress: Callable[[], None] | None,
+        unverifiable: list[Path],
+    ) -> list[R]:
         out: list[R | None] = [None] * len(keys)
         busy: list[int] = []
         for i, key in enumerate(keys):
-            record = self.load(stage, key, cls)
+            record = self._load(stage, key, cls, unverifiable)
             if record is None:
                 with self._lock(stage, key, blocking=False) as got:
                     if not got:
                         busy.append(i)
                         continue
-                    record = self.load(stage, key, cls)
+                    record = self._load(stage, key, cls, unverifiable)
                     if record is None:
                         record = compute(i)
                         self.save(stage, key, record)
@@ -240,7 +617,7 @@ class ArtifactStore:
             if progress:
                 progress()
         for i in busy:
-            out[i] = self.get_or_compute(stage, keys[i], cls, lambda i=i: compute(i))
+            out[i] = self._get_or_compute(stage, keys[i], cls, lambda i=i: compute(i), unverifiable)
             if progress:
                 progress()
         return [r for r in out if r is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import struct
 from pathlib import Path
@@ -9,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torchvision import datasets
 
 from benchmark.data import load_dataset
 from benchmark.data.convection import exact_solution
+from benchmark.errors import ConfigError
 
 
 def _idx(path: Path, array: np.ndarray) -> None:
@@ -37,7 +40,7 @@ def test_mnist_format_from_local_files(tmp_path, name, folder):
     assert split.y_train.tolist() == labels[:10].tolist()
 
 
-def test_cifar10_format_from_local_files(tmp_path):
+def test_cifar10_format_from_local_files(tmp_path, monkeypatch):
     base = tmp_path / "cifar-10-batches-py"
     base.mkdir()
     rng = np.random.default_rng(0)
@@ -47,17 +50,27 @@ def test_cifar10_format_from_local_files(tmp_path):
         batches[name] = data
         (base / name).write_bytes(pickle.dumps({"data": data, "labels": [1, 7]}))
     (base / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
-    with pytest.raises(FileNotFoundError, match="download=true"):  # the MD5 sums of tiny files differ
+    with pytest.raises(ConfigError, match="download=true"):  # the MD5 sums of tiny files differ
         load_dataset("cifar10", root=str(tmp_path))
-    split = load_dataset("cifar10", root=str(tmp_path), verify=False)
+    with pytest.raises(ConfigError, match=r"dataset\.verify=false is refused"):  # never unpickled unverified
+        load_dataset("cifar10", root=str(tmp_path), verify=False)
+    # the format, read as the published files would be: list these files' own sums as torchvision's
+    md5 = {name: hashlib.md5((base / name).read_bytes()).hexdigest() for name in [*batches, "batches.meta"]}
+    cls = datasets.CIFAR10
+    monkeypatch.setattr(cls, "train_list", [[n, md5[n]] for n, _ in cls.train_list])
+    monkeypatch.setattr(cls, "test_list", [[n, md5[n]] for n, _ in cls.test_list])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5["batches.meta"]})
+    split = load_dataset("cifar10", root=str(tmp_path))
     assert split.x_train.shape == (10, 3, 32, 32) and split.x_test.shape == (2, 3, 32, 32)
     expected = batches["data_batch_1"][0].reshape(3, 32, 32) / 255.0
     np.testing.assert_allclose(split.x_train[0].numpy(), expected, rtol=1e-6)
 
 
 def test_missing_torchvision_dataset_says_where(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"dataset 'mnist' not found under dataset\.root"):
+    with pytest.raises(ConfigError, match=r"dataset 'mnist' not found under dataset\.root.*MNIST/raw/"):
         load_dataset("mnist", root=str(tmp_path))
+    with pytest.raises(ConfigError, match=r"dataset\.root=.*does not exist"):
+        load_dataset("mnist", root=str(tmp_path / "absent"))
     with pytest.raises(ValueError, match=r"needs dataset\.root"):
         load_dataset("mnist", root=None)
 

@@ -30,6 +30,6 @@ def test_default_run_then_rerun_loads_every_stage(tmp_path):
         (stage, (int(loaded), int(computed)))
         for stage, loaded, computed in re.findall(r"(\w+): (\d+) loaded from store, (\d+) computed", second.stderr)
     )
-    assert set(counts) == {"run", "landscape", "curvature", "features", "scores"}
+    assert set(counts) == {"run", "landscape", "curvature", "features", "scores", "univariate"}
     assert all(computed == 0 and loaded > 0 for loaded, computed in counts.values()), counts
     pd.testing.assert_frame_equal(board, pd.read_csv(tmp_path / "boards" / "default.csv"))

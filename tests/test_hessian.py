@@ -9,8 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.hessian import exact_trace, hutchinson_trace, make_hvp, top_eigenvalues
+from benchmark.descriptors import DescriptorInputs, build_descriptor
+from benchmark.descriptors.hessian import slq_mass_below, slq_negative_share
+from benchmark.hessian import exact_trace, hutchinson_trace, make_hvp, slq, top_eigenvalues
 from benchmark.hessian.spectrum import lanczos, ritz
+from benchmark.hessian.stage import compute_curvature
+from benchmark.models import record_module
+from benchmark.zoo import TASKS, expand_zoo
 from tests.conftest import dense_hessian
 
 
@@ -96,3 +101,44 @@ def test_model_without_second_derivative_gives_nan_curvature_with_reason(tiny_re
     assert math.isnan(c.lambda_max) and math.isnan(c.trace) and "hardsigmoid" in c.note
     row = build_descriptor("hessian").compute(DescriptorInputs(model=tiny_record, curvature=c))
     assert all(math.isnan(v) for v in row.values.values()) and "hardsigmoid" in row.reasons["lambda_max"]
+
+
+@pytest.fixture(scope="module")
+def tanh_mlp_310(digits):
+    """The 310-parameter tanh MLP (64-4-10) on digits after 3 epochs of docs/descriptors.md."""
+    hp = {"depth": 1, "activation": "tanh", "lr": 1e-2, "batch_size": 128, "epochs": 3}
+    spec = expand_zoo("t", "mlp", hp, {"width": [4], "label_noise": [0.1], "seed": [0]})[0]
+    (record,) = TASKS.get("classification").train(spec, digits, "digits", checkpoints=[])
+    return record
+
+
+def test_negative_mass_is_the_exact_share_of_clearly_negative_eigenvalues(tanh_mlp_310, digits):
+    """At the default cost (30 steps, 8 probes), ``negative_mass`` matches the exact share of
+    eigenvalues below -0.01 rho; the quadrature weight below 0 is far from the share below 0."""
+    cfg = {"n_samples": 512, "seed": 0, "top_k": 1, "lanczos_iters": 30, "trace_samples": 2, "slq_probes": 8}
+    c = compute_curvature(tanh_mlp_310, digits, cfg)
+    assert c.n_params == 310 and c.slq_nodes.shape == (8, 30)
+    values = build_descriptor("hessian").compute(DescriptorInputs(model=tanh_mlp_310, curvature=c)).values
+    objective = TASKS.get("classification").objective(tanh_mlp_310, digits, 512, 0)
+    ev = np.linalg.eigvalsh(dense_hessian(record_module(tanh_mlp_310), objective.inputs, objective.targets))
+    rho = np.abs(ev).max()
+    assert values["negative_mass"] == pytest.approx(np.mean(ev < -0.01 * rho), abs=0.02)
+    assert values["negative_curvature"] == pytest.approx(np.maximum(-ev, 0).mean(), rel=0.15)
+    # what negative_mass used to be: the weight of the negative Ritz values, biased by the crowd at 0
+    assert abs(slq_mass_below(c.slq_nodes, c.slq_weights, 0.0) - np.mean(ev < 0)) > 0.1
+
+
+def test_negative_share_against_a_closed_form_spectrum_with_a_crowd_at_zero():
+    """30% of the eigenvalues at -1 or below, 40% within 1e-4 of 0 (most of them negative), the
+    rest in [1, 10]: the share below -0.01 rho is 0.3, whatever the crowd's signs."""
+    rng = np.random.default_rng(0)
+    evals = np.concatenate([-rng.uniform(1, 3, 90), rng.uniform(-1e-4, 2e-5, 120), rng.uniform(1, 10, 90)])
+    D = torch.as_tensor(evals)
+
+    def matvec(v: torch.Tensor) -> torch.Tensor:
+        return (D * v.double()).to(v.dtype)
+
+    nodes, weights = slq(matvec, len(evals), n_probes=8, n_iter=30, seed=0)
+    assert slq_negative_share(nodes, weights) == pytest.approx(0.3, abs=0.03)
+    assert np.mean(evals < 0) > 0.5  # the share below 0, which no 30-step quadrature resolves
+    assert math.isnan(slq_negative_share(np.full((2, 3), np.nan), np.zeros((2, 3))))

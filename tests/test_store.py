@@ -8,7 +8,16 @@ import time
 import numpy as np
 import pytest
 
-from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, ScoreRow
+from benchmark.records import (
+    Curvature,
+    FeatureRow,
+    Landscape,
+    ModelRecord,
+    PartialGrid,
+    ScoreRow,
+    TrainingRun,
+    UnivariateTable,
+)
 from benchmark.store import ArtifactStore, artifact_key, decode, encode
 
 
@@ -46,6 +55,46 @@ def test_round_trip_of_every_record(tiny_record):
     s = ScoreRow("z", "t", "fs", "topology", "ridge", "p", 10, 0, 2, m, m, m, m)
     sb = decode(encode(s), ScoreRow)
     assert sb.value["r2"] == 0.5 and np.isnan(sb.ci_high["spearman"]) and sb.flat()["kind"] == "topology"
+
+
+def test_every_record_loads_back_through_the_store_under_its_identity(tmp_path, tiny_record):
+    """Loads check identity, field types and a faithful round trip: none may reject a sound entry."""
+    m = {"r2": 0.5, "mae": 1, "spearman": float("nan"), "kendall": 0.2}  # an int where floats are usual
+    draws = {"r2": np.array([0.1, float("nan")])}
+    full_curvature = Curvature(
+        "m",
+        np.array([3.0, 1.0]),
+        5.0,
+        0.1,
+        10,
+        40,
+        {"k": [1, 2]},
+        "",
+        np.ones((2, 3)),
+        np.ones((2, 3)) / 3,
+        ("a", "b"),
+        np.ones(2),
+        np.zeros(2),
+        np.array([1.0, float("nan")]),
+    )
+    records = [
+        _landscape(),
+        tiny_record,
+        TrainingRun((tiny_record, tiny_record), 1.5),
+        TrainingRun((), float("nan")),
+        full_curvature,
+        FeatureRow("m", "d", {"a": 1.5, "b": float("nan"), "c": 3}, {"b": "undefined here"}),
+        ScoreRow("z", "t", "fs", "topology", "ridge", "p", 10, 0, 2, m, m, m, m, draws, {"r2": 0.5}, {}),
+        UnivariateTable(
+            ("t",), ("f",), np.array([0.5]), np.array([0.1]), np.array([0.9]), np.array([8]), np.array([0])
+        ),
+        PartialGrid(np.zeros((3, 3)), np.zeros(3, bool)),
+    ]
+    store = ArtifactStore(tmp_path)
+    for i, record in enumerate(records):
+        store.save(record.kind, f"{i:02x}" * 32, record)
+        assert store.load(record.kind, f"{i:02x}" * 32, type(record)) is not None, record.kind
+        assert decode(encode(record), type(record)) is not None, record.kind
 
 
 def test_nan_without_reason_is_refused():

@@ -4,6 +4,6 @@ from benchmark.data import convection as _convection  # noqa: F401  (registers "
 from benchmark.data import digits as _digits  # noqa: F401  (registers "digits")
 from benchmark.data import mnist1d as _mnist1d  # noqa: F401  (registers "mnist1d")
 from benchmark.data import torchvision_sets as _torchvision  # noqa: F401  (mnist, fashion_mnist, cifar10)
-from benchmark.data.base import DATASETS, Split, load_dataset
+from benchmark.data.base import DATASETS, Split, dataset_problems, load_dataset
 
-__all__ = ["DATASETS", "Split", "load_dataset"]
+__all__ = ["DATASETS", "Split", "dataset_problems", "load_dataset"]

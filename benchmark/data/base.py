@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,18 @@ class Split:
 
 
 DATASETS: Registry[Callable[..., Split]] = Registry("dataset")
+
+CONFIG_CHECKS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
+"""Dataset name -> a check of its ``dataset`` config node, for datasets whose settings can be
+wrong in ways that loading would only find later (a ``root`` that does not exist, a refused
+``verify: false``); each returns messages that name the setting, the value and the fix."""
+
+
+def dataset_problems(params: Mapping[str, Any]) -> list[str]:
+    """What a resolved ``dataset`` config node gets wrong, before any work (empty: fine, or a
+    dataset without a check). ``checks.zoo_problems`` calls it during validation."""
+    check = CONFIG_CHECKS.get(str(params.get("name")))
+    return check(params) if check else []
 
 
 def load_dataset(name: str, **params: Any) -> Split:

@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,10 @@ from benchmark.errors import ConfigError
 from benchmark.evaluation.diagrams import DISTANCES, VECTORIZERS, DiagramKNNRegressor, diagram_pipeline
 from benchmark.evaluation.protocol import CONSTANT, Protocol, evaluate_or_unscored, protocol_problems
 from benchmark.evaluation.regressors import build_regressor
+from benchmark.models.base import architecture_kwargs
 from benchmark.records import Landscape, ModelRecord, ScoreRow
 from benchmark.topology import sublevel_persistence
-from benchmark.zoo import TASKS
+from benchmark.zoo import TASKS, zoo_specs
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +169,87 @@ def diagram_regressors(spec: Mapping[str, Any], regressors: Mapping[str, Any]) -
     return list(regressors.items())
 
 
+def fold_problems(node: Mapping[str, Any], zoo: str, models: Sequence[Any]) -> list[str]:
+    """What makes the protocol ``node`` unable to split the zoo's models (records, or the
+    stand-ins of :func:`planned_models`), one message each: fewer hyperparameter configurations
+    (groups) than ``n_splits`` folds, over the zoo or (``within``) in a stratum; an axis that is not
+    a hyperparameter or takes one value (``leave_one_out``). Empty when ``node`` itself is invalid
+    (:func:`protocol_problems` says why)."""
+    try:
+        protocol = Protocol.from_config(node)
+    except (TypeError, ValueError):
+        return []
+    if protocol.problems() or not models:
+        return []
+    k = protocol.n_splits
+    if len(models) == 1:
+        need = (
+            f"two values of protocol.axis={protocol.axis!r}"
+            if protocol.split == "leave_one_out"
+            else f"at least as many hyperparameter configurations (groups) as folds (protocol.n_splits={k})"
+        )
+        return [
+            f"zoo {zoo!r} has one model; cross-validation needs {need}. Use a zoo of more configurations "
+            "(e.g. add models of other hyperparameters to the manifest)."
+        ]
+    try:
+        strata = protocol_strata(protocol, zoo, models)
+    except ConfigError as exc:
+        return [str(exc)]
+    if protocol.split == "leave_one_out":
+        return []
+    groups = pd.Series([m.group for m in models])
+    if strata is None:
+        n = groups.nunique()
+        if n >= k:
+            return []
+        return [
+            f"protocol.n_splits={k} exceeds the {n} hyperparameter configuration(s) (groups) of the "
+            f"{len(models)} models of zoo {zoo!r}: every fold needs at least one (the seeds of a configuration "
+            f"stay in one fold), so nothing would be scored. {_fewer_folds(n)}configurations to the zoo "
+            "(more axis values, or manifest models of other groups)."
+        ]
+    per_stratum = groups.groupby(pd.Series(strata)).nunique()
+    small = per_stratum[per_stratum < k]
+    if small.empty:
+        return []
+    counts = ", ".join(f"{s!r}: {n}" for s, n in small.items())
+    return [
+        f"protocol.n_splits={k} exceeds the hyperparameter configurations (groups) of some values of "
+        f"protocol.axis={protocol.axis!r} in zoo {zoo!r} ({counts}): split={protocol.split!r} makes {k} folds "
+        f"inside each value, so those would not be scored. {_fewer_folds(int(small.min()))}configurations to "
+        "those values, or use protocol=group_kfold."
+    ]
+
+
+def _fewer_folds(n: int) -> str:
+    """The start of a fix for ``n`` configurations: fewer folds when two or more exist."""
+    return f"Lower protocol.n_splits to {n} or fewer, or add " if n >= 2 else "Add "
+
+
+def planned_models(zoo: Mapping[str, Any]) -> list[Any]:
+    """Stand-ins for the models a trained zoo will produce (final epochs; id, group,
+    hyperparameters, seed, architecture name) from its config alone, for :func:`fold_problems`
+    before training; empty when the recipe is invalid (:func:`checks.zoo_problems` says why)."""
+    try:
+        specs = zoo_specs(zoo)
+    except (ValueError, TypeError):
+        return []
+    models = []
+    for spec in specs:
+        try:
+            arch = {"name": spec.architecture, **architecture_kwargs(spec.architecture, spec.hparams)}
+        except (KeyError, ValueError):  # an unknown architecture: zoo_problems names it
+            return []
+        stand_in = {"model_id": spec.model_id, "group": spec.group, "hparams": spec.hparams, "seed": spec.seed}
+        models.append(SimpleNamespace(**stand_in, epoch=0, architecture=arch))
+    return models
+
+
 def evaluation_problems(cfg: Mapping[str, Any]) -> list[str]:
     """What the evaluation settings of a resolved config get wrong (targets the zoo does not
-    measure, unknown descriptors in combinations, diagram sets, the protocol), one message each."""
+    measure, unknown descriptors in combinations, diagram sets, the protocol, and for a trained
+    zoo a protocol its configurations cannot fill: see :func:`fold_problems`), one message each."""
     zoo, evaluation = cfg["zoo"], cfg["evaluation"]
     problems = []
     measured = TASKS.get(zoo["task"]).targets if zoo.get("task") in TASKS else ()
@@ -190,7 +270,7 @@ def evaluation_problems(cfg: Mapping[str, Any]) -> list[str]:
         if spec is None:
             continue
         try:
-            diagram_regressors(spec, cfg["regressor"])
+            diagram_regressors(spec, cfg.get("regressor") or {})
         except ConfigError as exc:
             problems.append(f"evaluation.diagram_sets.{name}: {exc}")
         if not 0 <= int(spec.get("homology", 0)) < ndim:
@@ -198,7 +278,10 @@ def evaluation_problems(cfg: Mapping[str, Any]) -> list[str]:
                 f"evaluation.diagram_sets.{name}.homology={spec.get('homology')} must be in 0..{ndim - 1} "
                 f"for {ndim}-D landscapes."
             )
-    return problems + protocol_problems(cfg["protocol"])
+    problems += protocol_problems(cfg["protocol"])
+    if zoo.get("source", "train") == "train":
+        problems += fold_problems(cfg["protocol"], zoo["name"], planned_models(zoo))
+    return problems
 
 
 # ----------------------------------------------------------------------------- score rows

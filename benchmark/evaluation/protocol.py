@@ -170,6 +170,11 @@ def out_of_fold_predictions(
     n_groups = len(np.unique(groups))
     if n_splits < 2 or n_repeats < 1:
         raise ValueError(f"protocol needs n_splits >= 2 and n_repeats >= 1, got {n_splits} and {n_repeats}.")
+    if n_groups == 0:
+        raise TooFewGroupsError(
+            "no model is left to cross-validate: every one has a non-finite feature or target (the "
+            "descriptor warnings above say why)."
+        )
     if n_groups < n_splits:
         raise TooFewGroupsError(
             f"protocol.n_splits={n_splits} exceeds the {n_groups} groups left; lower protocol.n_splits "

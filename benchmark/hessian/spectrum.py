@@ -5,7 +5,8 @@
 - :func:`top_eigenpairs`: the same with Ritz vectors (e.g. Hessian directions for a landscape).
 - :func:`slq`: stochastic Lanczos quadrature of the spectral density (Ubaru, Chen & Saad 2017;
   Ghorbani, Krishnan & Xiao 2019): per probe, Ritz values (nodes) and squared first components
-  of the tridiagonal's eigenvectors (weights); :func:`slq_density` and :func:`slq_moment` read it.
+  of the tridiagonal's eigenvectors (weights); :func:`slq_density` and :func:`slq_moment` read it
+  (and :mod:`benchmark.descriptors.hessian`'s ``slq_negative_share``).
 - :func:`hutchinson_trace`: Hutchinson's estimator with Rademacher probes, with standard error,
   for the whole operator and, from the same probes, for diagonal blocks (per-layer traces).
 - :func:`restrict`: the operator restricted to some coordinates (a layer's block: per-layer lambda_max).

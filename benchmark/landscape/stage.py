@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,7 @@ from benchmark.landscape.grid import NORM_STATS, batch_statistics, evaluate_grid
 from benchmark.models import record_module
 from benchmark.records import Landscape, ModelRecord, PartialGrid
 from benchmark.store import ArtifactStore
-from benchmark.zoo import TASKS, Objective
+from benchmark.zoo import TASKS, Objective, zoo_specs
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +50,115 @@ class UndefinedLandscapeError(ValueError):
     """A landscape that cannot be defined for a model (e.g. Hessian directions of a diverged model)."""
 
 
+LARGE_GRID_NODES = 10_000_000
+"""Grid nodes over a zoo (or per model, for a manifest) above which a run warns before training:
+every node is one evaluation of the objective on ``n_samples`` examples."""
+GRID_COPIES = 2
+"""Grids of one model held in memory at once at the peak of its evaluation (the values and the
+progress checkpoint's copy, or the log-scaled copy)."""
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+@dataclass(frozen=True)
+class GridWork:
+    """The work and memory a landscape request asks for: ``nodes`` per model (``steps ** ndim``),
+    ``grid_bytes`` per model (float64 values), ``n_models`` of a trained zoo (None for a manifest,
+    known only once read) and ``total_nodes`` over them (None likewise)."""
+
+    steps: int
+    ndim: int
+    nodes: int
+    grid_bytes: int
+    n_models: int | None
+
+    @property
+    def total_nodes(self) -> int | None:
+        return None if self.n_models is None else self.nodes * self.n_models
+
+    def describe(self) -> str:
+        """One line for the dry run and the warnings."""
+        zoo = "" if self.n_models is None else f", {self.total_nodes:,} nodes over {self.n_models} models"
+        return (
+            f"landscape: {self.nodes:,} nodes per model (landscape.steps={self.steps} ** landscape.ndim={self.ndim}), "
+            f"{_size(self.grid_bytes)} per grid{zoo}"
+        )
+
+
+def landscapes_needed(cfg: Mapping[str, Any]) -> bool:
+    """Whether a selected (registered) descriptor reads landscapes."""
+    from benchmark.descriptors import DESCRIPTORS  # the registry as plugins have filled it
+
+    return any(n in DESCRIPTORS and "landscape" in DESCRIPTORS.get(n).requires for n in cfg.get("descriptors") or {})
+
+
+def grid_work(cfg: Mapping[str, Any]) -> GridWork:
+    """The :class:`GridWork` of a resolved config with a valid grid shape."""
+    ls, zoo = cfg["landscape"], cfg["zoo"]
+    steps, ndim = int(ls["steps"]), int(ls["ndim"])
+    nodes = steps**ndim
+    n_models = None
+    if zoo.get("source", "train") == "train" and zoo.get("task") in TASKS:
+        try:
+            task, checkpoints = TASKS.get(zoo["task"]), zoo.get("checkpoints") or []
+            n_models = sum(len(task.planned_epochs(spec.hparams, checkpoints)) for spec in zoo_specs(zoo))
+        except (KeyError, TypeError, ValueError):  # an invalid recipe: zoo_problems names it
+            n_models = None
+    return GridWork(steps, ndim, nodes, nodes * np.dtype(np.float64).itemsize, n_models)
+
+
+def grid_size_problems(work: GridWork, memory: int | None) -> list[str]:
+    """A grid whose arrays cannot fit in ``memory`` bytes, with the largest ``landscape.steps`` that fits."""
+    if memory is None or GRID_COPIES * work.grid_bytes <= memory:
+        return []
+    fits = int((memory / (GRID_COPIES * 8)) ** (1 / work.ndim))
+    fits -= 1 - fits % 2  # odd
+    while fits > 3 and GRID_COPIES * 8 * fits**work.ndim > memory:
+        fits -= 2
+    return [
+        f"landscape.steps={work.steps} with landscape.ndim={work.ndim} asks for {work.nodes:,} nodes per model: "
+        f"one grid takes {_size(work.grid_bytes)} ({work.grid_bytes:,} bytes of float64) and its evaluation "
+        f"holds {GRID_COPIES} of them, more than the {_size(memory)} of memory of this machine. "
+        f"Use landscape.steps={max(fits, 3)} or less (or a lower landscape.ndim)."
+    ]
+
+
 def landscape_problems(cfg: Mapping[str, Any]) -> list[str]:
     """What the ``landscape`` node of a resolved config gets wrong, one message each (the grid's
-    shape, unknown choices, a metric the zoo's task does not measure)."""
+    shape, unknown choices, a metric the zoo's task does not measure, and, when a selected
+    descriptor reads landscapes, a grid too large for this machine's memory). A grid of more than
+    :data:`LARGE_GRID_NODES` nodes is logged as a warning here, before any training."""
     ls, zoo = cfg["landscape"], cfg["zoo"]
     problems = []
     try:
         grid_axes(ls["ndim"], ls["steps"], ls["span"])
     except ValueError as exc:
         problems.append(str(exc))
+    else:
+        if landscapes_needed(cfg):
+            work = grid_work(cfg)
+            problems += grid_size_problems(work, physical_memory())
+            if not problems and max(work.total_nodes or 0, work.nodes) > LARGE_GRID_NODES:
+                log.warning(
+                    "%s: more than %s grid nodes, each an evaluation of the objective on landscape.n_samples=%s "
+                    "examples; this can take hours. Lower landscape.steps to shorten it.",
+                    work.describe(),
+                    f"{LARGE_GRID_NODES:,}",
+                    ls.get("n_samples"),
+                )
     choices = {
         "directions": DIRECTION_KINDS,
         "normalization": NORMALIZATIONS,

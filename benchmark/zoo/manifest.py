@@ -3,7 +3,8 @@
 Each manifest row describes one model:
 
 =====================  ==========================================================================
-``model_id``           unique name (required)
+``model_id``           unique name (required; surrounding whitespace is removed, and ids that
+                       are equal once it is are refused as duplicates)
 ``checkpoint``         path of a ``torch.save``-d state dict, relative to the manifest's folder
 ``architecture``       a registered architecture (``mlp``, ``convnet``, ``timm``, ...)
 ``architecture_kwargs``its keyword arguments (JSON object; for ``timm``: ``{"model_name": ...}``)
@@ -16,7 +17,9 @@ Each manifest row describes one model:
 =====================  ==========================================================================
 
 Checkpoints load with ``torch.load(weights_only=True)``: nothing but tensors and plain containers
-is ever unpickled. Paths must stay inside the manifest's folder.
+is ever unpickled. Paths must stay inside the manifest's folder, and ``architecture_kwargs`` may
+not tell the architecture to load weights itself (``timm_kwargs.checkpoint_path``, ``pretrained``,
+``pretrained_cfg``, ...: :func:`weight_loading_kwargs`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import torch
 
 from benchmark.errors import ConfigError
 from benchmark.models import ARCHITECTURES, build_model, load_state
+from benchmark.models.timm_models import loading_kwargs
 from benchmark.records import ModelRecord
 
 log = logging.getLogger(__name__)
@@ -159,11 +163,51 @@ def field_problems(row: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def normalized_id(row: Mapping[str, Any]) -> str:
+    """A row's model id as the zoo uses it: the text of ``model_id`` without surrounding
+    whitespace (``""`` when the row has none)."""
+    value = row.get("model_id")
+    return "" if value is None else str(value).strip()
+
+
+def id_clashes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Pairs of rows (numbered from 1, in manifest order) whose ids are equal once normalised by
+    :func:`normalized_id`: ``'a'`` and ``'a '`` (or ``1`` and ``"1"``) would be one model downstream,
+    one model's descriptors standing in for the other's. Rows without an id are left to
+    :func:`load_model`, which refuses them."""
+    first: dict[str, int] = {}
+    clashes = []
+    for i, row in enumerate(rows, start=1):
+        mid = normalized_id(row)
+        if not mid:
+            continue
+        if mid in first:
+            j = first[mid]
+            clashes.append(
+                f"rows {j} and {i} have model_id {rows[j - 1].get('model_id')!r} and {row.get('model_id')!r}"
+                + ("" if rows[j - 1].get("model_id") == row.get("model_id") else f" (both {mid!r} once normalised)")
+            )
+        else:
+            first[mid] = i
+    return clashes
+
+
+def weight_loading_kwargs(kwargs: Mapping[str, Any]) -> list[str]:
+    """Dotted keys of a row's ``architecture_kwargs`` (and of its ``timm_kwargs``) that would make
+    the builder open a file or the network (``pretrained``, ``checkpoint_path``, ...: see
+    :func:`benchmark.models.timm_models.loading_kwargs`), e.g. ``architecture_kwargs.timm_kwargs.checkpoint_path``."""
+    found = [f"architecture_kwargs.{k}" for k in loading_kwargs(kwargs)]
+    inner = kwargs.get("timm_kwargs")
+    if isinstance(inner, Mapping):
+        found += [f"architecture_kwargs.timm_kwargs.{k}" for k in loading_kwargs(inner)]
+    return found
+
+
 def load_model(row: Mapping[str, Any], folder: Path, zoo: str, targets: Sequence[str]) -> LoadedModel:
     """Validate one manifest row and load its checkpoint; raises :class:`ManifestError`."""
-    mid = str(row.get("model_id") or "").strip()
+    mid = normalized_id(row)
     name = repr(mid) if mid else "<row without model_id>"
-    missing = [k for k in REQUIRED if row.get(k) is None or row.get(k) == ""]
+    missing = [k for k in REQUIRED if row.get(k) is None or (isinstance(row.get(k), str) and not row[k].strip())]
     if missing:
         raise ManifestError(f"model {name}: missing {missing}; every row needs {list(REQUIRED)}.")
     wrong = field_problems(row)
@@ -171,6 +215,14 @@ def load_model(row: Mapping[str, Any], folder: Path, zoo: str, targets: Sequence
         raise ManifestError(f"model {name}: " + "; ".join(wrong) + ".")
     if row["architecture"] not in ARCHITECTURES:
         raise ManifestError(f"model {name}: {ARCHITECTURES.unknown_message(str(row['architecture']))}")
+    refused = weight_loading_kwargs(row.get("architecture_kwargs") or {})
+    if refused:
+        raise ManifestError(
+            f"model {name}: {', '.join(refused)} would make the architecture load weights or a config from a file "
+            "or the network, around the manifest folder's confinement; refused. Remove "
+            f"{'it' if len(refused) == 1 else 'them'}: the model's weights come from its checkpoint "
+            f"{row['checkpoint']!r}, inside the manifest's folder."
+        )
     root = folder.resolve()
     path = (root / str(row["checkpoint"])).resolve()
     if not path.is_relative_to(root):
@@ -243,16 +295,21 @@ def load_manifest(path: str | Path, zoo: str, targets: Sequence[str], skip_inval
     """Every valid model of a manifest, in manifest order.
 
     An invalid model raises :class:`ManifestError`, or with ``skip_invalid`` is logged and left out
-    (the others are still loaded). Duplicate model ids are always an error.
+    (the others are still loaded). Duplicate model ids, compared after removing surrounding
+    whitespace (:func:`id_clashes`), are always an error.
     """
     path = Path(path)
     rows = read_manifest(path)
     if not rows:
         raise ManifestError(f"manifest {path.name} lists no models; add one row (CSV) or object (JSON) per model.")
-    ids = [str(r.get("model_id")) for r in rows]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise ManifestError(f"manifest {path.name}: duplicate model_id {dupes}; ids must be unique.")
+    clashes = id_clashes(rows)
+    if clashes:
+        raise ManifestError(
+            f"manifest {path}: duplicate model_id: "
+            + "; ".join(clashes)
+            + ". Ids are compared after removing surrounding whitespace, and every model needs its own id; "
+            "rename one of each pair."
+        )
     loaded, errors = [], []
     for row in rows:
         try:
