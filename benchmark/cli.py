@@ -30,6 +30,7 @@ from benchmark.report import provenance, write_leaderboard
 from benchmark.report.gather import gather_leaderboard, sweep_plan
 from benchmark.report.leaderboard import write_univariate
 from benchmark.report.plots import write_run_plots
+from benchmark.report.provenance import config_yaml
 from benchmark.report.zoo_summary import plot_zoo, summary_markdown
 from benchmark.zoo.manifest import ManifestError
 
@@ -182,7 +183,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         return
     overrides = list(hc.overrides.task)
     prov = provenance(
-        OmegaConf.to_yaml(cfg, resolve=True),
+        config_yaml(cfg),
         overrides,
         result.timings,
         {"landscape nodes masked": f"{result.landscape_masked[0]} of {result.landscape_masked[1]}"},

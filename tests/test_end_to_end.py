@@ -62,6 +62,7 @@ def test_cli_writes_leaderboard_and_second_run_loads_from_store(tmp_path):
     assert md.is_file() and csv.is_file()
     text = md.read_text()
     assert "git commit" in text and "torch" in text and "resolved config" in text
+    assert f"home: {tmp_path / 'home'}" not in text  # the resolved config leaves out the machine's folders
     board = pd.read_csv(csv)
     assert set(board["regressor"]) == {"mean", "ridge", "random_forest", "knn_bottleneck"}  # the last: h0_bottleneck
     assert set(board["target"]) == {"test_accuracy", "generalization_gap"}

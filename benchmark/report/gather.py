@@ -22,7 +22,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.report.leaderboard import gather_sweep, write_leaderboard, write_univariate
-from benchmark.report.provenance import provenance
+from benchmark.report.provenance import config_yaml, provenance
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,10 @@ def gather_leaderboard(
         master = load_master_config(sweep_dir)
     frame = gather_sweep(sweep_dir)
     overrides = [str(o) for o in master.hydra.overrides.task]
-    job_cfg = OmegaConf.masked_copy(master, [k for k in master if k != "hydra"])
     extra = {"sweep folder": str(sweep_dir)}
     if gathered_by:
         extra["gathered by"] = f"`{gathered_by}`"
-    prov = provenance(OmegaConf.to_yaml(job_cfg, resolve=True), overrides, sweep_timings(sweep_dir), extra)
+    prov = provenance(config_yaml(master), overrides, sweep_timings(sweep_dir), extra)
     directory = Path(report_dir) if report_dir is not None else Path(str(master.report.dir))
     board = name or str(master.report.name)
     md, csv_path = write_leaderboard(frame, directory, board, prov, sweep_command(overrides))

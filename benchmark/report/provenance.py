@@ -39,6 +39,19 @@ def git_commit(path: Path | None = None) -> str:
     return sha + ("+dirty" if dirty else "")
 
 
+MACHINE_KEYS = ("hydra", "paths")
+"""Config nodes left out of a leaderboard's config: where this machine keeps its files, and Hydra's
+own settings. Neither changes a result, and a committed table should not name a machine's folders."""
+
+
+def config_yaml(cfg: Any) -> str:
+    """The resolved config of a run (an OmegaConf node) as YAML, without :data:`MACHINE_KEYS`."""
+    from omegaconf import OmegaConf
+
+    kept = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in MACHINE_KEYS])
+    return OmegaConf.to_yaml(kept, resolve=True)
+
+
 def provenance(
     config_yaml: str, overrides: list[str], timings: dict[str, float], extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
