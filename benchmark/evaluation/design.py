@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
@@ -339,7 +340,7 @@ class Design:
     axes: list[str]
     strata: list[str] | None
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """Digest of the models' hyperparameter table and strata (joins the store keys)."""
         return hashlib.sha256((self.hparams.to_csv(index=False) + "\0".join(self.strata or [])).encode()).hexdigest()
