@@ -30,13 +30,14 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(ARGS)
 
 # every embedded zoo's leaderboard, plots and zoo summary, then docs/zoos.md, the overall
-# ranking of feature sets across these zoos (leaderboards/overall.md) and the leave-one-zoo-out
-# transfer board (leaderboards/transfer.md)
+# ranking of feature sets across the zoos with landscapes (leaderboards/overall.md; feature tables
+# score other feature sets) and the leave-one-zoo-out transfer board (leaderboards/transfer.md)
 leaderboards: $(STAMP)
 	suite="$$($(BIN)/landscape-bench-suite)" || exit 1; \
+	ranked="$$($(BIN)/landscape-bench-suite --landscapes)" || exit 1; \
 	for e in $$suite; do $(BIN)/landscape-bench experiment=$$e || exit 1; done; \
 	$(BIN)/landscape-bench-zoo-index leaderboards docs/zoos.md $$suite || exit 1; \
-	$(BIN)/landscape-bench-overall leaderboards $$suite
+	$(BIN)/landscape-bench-overall leaderboards $$ranked
 	$(MAKE) transfer
 
 # leave-one-zoo-out transfer across the suite's zoos marked transfer: true (leaderboards/transfer.md)

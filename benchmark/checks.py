@@ -21,7 +21,7 @@ from benchmark.errors import ConfigError
 from benchmark.evaluation.design import fold_problems
 from benchmark.models import ARCHITECTURES, build_model
 from benchmark.records import ModelRecord
-from benchmark.zoo import TASKS, zoo_specs
+from benchmark.zoo import TASKS, table, zoo_specs
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,8 @@ def zoo_problems(cfg: Mapping[str, Any]) -> list[str]:
     task, source or architecture, a dataset the zoo does not train on, and errors in a trained
     zoo's recipe (empty or clashing axes, a sample larger than the grid)."""
     zoo, dataset = cfg["zoo"], cfg["dataset"]["name"]
+    if zoo.get("source") == table.SOURCE:  # measured elsewhere: no task, no dataset to train or probe on
+        return table_zoo_problems(cfg)
     problems = dataset_problems(cfg["dataset"]) if dataset in DATASETS else [DATASETS.unknown_message(dataset)]
     if zoo.get("task") not in TASKS:
         problems.append(TASKS.unknown_message(str(zoo.get("task"))))
@@ -110,13 +112,25 @@ def zoo_problems(cfg: Mapping[str, Any]) -> list[str]:
         )
     source = zoo.get("source", "train")
     if source not in ("train", "manifest"):
-        problems.append(f"zoo.source={source!r} is unknown; use 'train' or 'manifest'.")
+        problems.append(f"zoo.source={source!r} is unknown; use 'train', 'manifest' or {table.SOURCE!r}.")
     if source != "train":
         return problems
     for arch in (zoo.get("axes") or {}).get("architecture") or [zoo.get("architecture")]:
         if arch not in ARCHITECTURES:
             problems.append(ARCHITECTURES.unknown_message(str(arch)))
     return problems + recipe_problems(zoo)
+
+
+def table_zoo_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """What a feature-table zoo's config gets wrong: its table YAML (:func:`benchmark.zoo.table.read_spec`)
+    and an ``export_zoo``, which needs weights the table does not have."""
+    problems = table.spec_problems(cfg["zoo"])
+    if cfg.get("export_zoo"):
+        problems.append(
+            f"export_zoo={cfg['export_zoo']!r}: zoo {cfg['zoo']['name']!r} is a feature table, with no weights "
+            "to write as checkpoints; leave export_zoo=null."
+        )
+    return problems
 
 
 def recipe_problems(zoo: Mapping[str, Any]) -> list[str]:

@@ -24,11 +24,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark import pipeline
+from benchmark.evaluation.design import model_table
 from benchmark.landscape.stage import grid_work
 from benchmark.registry import Registry
 from benchmark.report import provenance, write_leaderboard
 from benchmark.report.gather import gather_leaderboard, sweep_plan
-from benchmark.report.leaderboard import write_univariate
+from benchmark.report.leaderboard import write_pairwise, write_univariate
 from benchmark.report.plots import write_run_plots
 from benchmark.report.provenance import config_yaml
 from benchmark.report.zoo_summary import plot_zoo, summary_markdown
@@ -174,6 +175,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     out_dir = Path(hc.runtime.output_dir)
     frame = result.scores_frame()
     frame.to_csv(out_dir / "scores.csv", index=False, float_format="%.17g")
+    pairwise = result.pairwise_frame()
+    pairwise.to_csv(out_dir / "pairwise.csv", index=False, float_format="%.17g")
     if result.univariate is not None:
         result.univariate.to_csv(out_dir / "univariate.csv", index=False, float_format="%.17g")
     result.features.to_csv(out_dir / "features.csv", index_label="model_id", float_format="%.17g")
@@ -192,6 +195,11 @@ def _hydra_main(cfg: DictConfig) -> None:
     command = _command(overrides, False)
     md, csv_path = write_leaderboard(frame, report["dir"], report["name"], prov, command)
     write_univariate(result.univariate, report["dir"], report["name"], prov, command)
+    write_pairwise(pairwise, report["dir"], report["name"])
+    models_csv = Path(report["dir"]) / f"{report['name']}.models.csv"
+    model_table(result.models, plain["evaluation"]["targets"]).to_csv(
+        models_csv, index=False, float_format="%.17g", lineterminator="\n"
+    )
     zoo_md = Path(report["dir"]) / f"{report['name']}.zoo.md"
     targets = plain["evaluation"]["targets"]
     order = list(plain["zoo"].get("axes") or {})

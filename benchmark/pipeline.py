@@ -21,7 +21,9 @@ from threadpoolctl import threadpool_limits
 from benchmark.checks import check_models, range_problems, type_problems, zoo_problems
 from benchmark.descriptors import Descriptor, DescriptorInputs, build_descriptor, descriptor_problems, feature_table
 from benchmark.errors import ConfigError
-from benchmark.evaluation import compare_with_baselines, design, univariate
+from benchmark.evaluation import conditional, design, univariate
+from benchmark.evaluation.comparison import compare_rows
+from benchmark.evaluation.protocol import EXCURSION_LIMIT
 from benchmark.evaluation.regressors import regressor_problems
 from benchmark.hessian import stage as curvature
 from benchmark.landscape import stage as landscape
@@ -31,6 +33,8 @@ from benchmark.stage import PlanRow, RunResult, Stage, State
 from benchmark.store import ArtifactStore, artifact_key
 from benchmark.zoo import TASKS, train_run, zoo_specs
 from benchmark.zoo.manifest import export_manifest, manifest_zoo
+from benchmark.zoo.table import SOURCE as TABLE
+from benchmark.zoo.table import load_table
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     problems += landscape.landscape_problems(cfg)
     problems += curvature.curvature_problems(cfg["curvature"])
     problems += design.evaluation_problems(cfg)
+    problems += conditional.conditional_problems(cfg["evaluation"])
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -81,6 +86,13 @@ def _manifest(cfg: Mapping[str, Any]) -> tuple[list[ModelRecord], list[str]]:
     return [lm.record for lm in loaded], [artifact_key("manifest", "1", {}, [lm.key]) for lm in loaded]
 
 
+def _table(s: State) -> None:
+    """A feature table's models (no weights) and features; keys digest each model's record."""
+    s.table = load_table(s.cfg["zoo"]["path"], s.cfg["zoo"]["name"])
+    s.models = s.table.models
+    s.keys["model"] = [artifact_key(TABLE, "1", {}, [digest]) for digest in s.table.digests]
+
+
 def _run_keys(cfg: Mapping[str, Any]) -> tuple[list[Any], list[str], list[int]]:
     """The zoo's training runs, their store keys and the checkpoint epochs kept."""
     zoo = cfg["zoo"]
@@ -101,6 +113,10 @@ def _run_keys(cfg: Mapping[str, Any]) -> tuple[list[Any], list[str], list[int]]:
 
 
 def plan_zoo(s: State) -> list[PlanRow]:
+    if s.cfg["zoo"].get("source") == TABLE:
+        _table(s)
+        check_models(s.cfg, s.models, False)  # what the run would refuse once read
+        return [PlanRow(TABLE, len(s.models), len(s.models), dict.fromkeys(s.keys["model"], True))]
     if s.cfg["zoo"].get("source") == "manifest":
         models, s.keys["model"] = _manifest(s.cfg)
         check_models(s.cfg, models, "curvature" in s.needed)  # what the run would refuse once loaded
@@ -120,7 +136,10 @@ def compute_zoo(s: State) -> None:
     """Train (or load) every run of the zoo: all models (checkpoints included), their keys, and the
     seconds training took when it was computed."""
     cfg, zoo = s.cfg, s.cfg["zoo"]
-    if zoo.get("source") == "manifest":
+    if zoo.get("source") == TABLE:
+        _table(s)
+        log.info("zoo %s: %d models read from feature table %s", zoo["name"], len(s.models), s.table.spec.file)
+    elif zoo.get("source") == "manifest":
         s.models, s.keys["model"] = _manifest(cfg)
     else:
         task = TASKS.get(zoo["task"])
@@ -222,18 +241,23 @@ def compute_features(s: State) -> None:
 
         rows[name] = s.store.map("features", keys, FeatureRow, one)
     s.features = feature_table(s.models, rows)
+    if s.table is not None:  # the table's feature sets, beside the descriptors' columns
+        s.features = s.features.join(s.table.features)
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
 def _planned_scores(s: State) -> list[design.PlannedScore]:
-    return design.planned_scores(s.cfg, s.descriptors, "landscape" in s.needed)
+    table_sets = s.table.sets if s.table is not None else None
+    planned = design.planned_scores(s.cfg, s.descriptors, "landscape" in s.needed, table_sets)
+    available = {*s.descriptors, *(table_sets or {})}
+    return planned + conditional.conditional_scores(s.cfg["evaluation"], planned, available)
 
 
 def _design(s: State) -> design.Design:
     if s.design is None:
-        s.design = design.design(s.cfg, s.models)
+        s.design = design.design(s.cfg, s.models, s.table.greater_is_better if s.table is not None else None)
     return s.design
 
 
@@ -253,7 +277,17 @@ def compute_scores(s: State) -> None:
     ]
     with s.bar(len(jobs), "evaluate", unit="fit") as bar:
         rows = s.store.map("scores", keys, ScoreRow, lambda i: design.evaluate_job(jobs[i], d), progress=bar.update)
-    s.scores = compare_with_baselines(rows)
+    for row in rows:
+        if row.excursion > EXCURSION_LIMIT:
+            log.warning(
+                "%s / %s / %s: out-of-fold predictions leave the targets' range by %.3g ranges; its scores are "
+                "flagged untrustworthy on the leaderboard (an extrapolating fit, see docs/protocol.md).",
+                row.target,
+                row.feature_set,
+                row.regressor,
+                row.excursion,
+            )
+    s.scores = compare_rows(conditional.with_gains(rows) + design.ceiling_rows(d))
 
 
 def plan_univariate(s: State) -> list[PlanRow]:
@@ -293,7 +327,11 @@ TIMED = {"run": "zoo", "features": "descriptors", "scores": "evaluation", "univa
 def _state(cfg: Mapping[str, Any]) -> State:
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
-    descriptors = {name: build_descriptor(name, params) for name, params in cfg["descriptors"].items()}
+    if cfg["zoo"].get("source") == TABLE:  # no weights to describe: the table's feature sets stand in
+        log.info("zoo %s is a feature table: its feature sets replace the descriptors", cfg["zoo"]["name"])
+        descriptors = {"hyperparameters": build_descriptor("hyperparameters")}  # the reference row
+    else:
+        descriptors = {name: build_descriptor(name, params) for name, params in cfg["descriptors"].items()}
     return State(cfg, ArtifactStore(cfg["paths"]["store"]), descriptors)
 
 

@@ -300,6 +300,21 @@ COMPARED_METRICS: tuple[str, ...] = tuple(s.name for s in SCORES if s.compared)
 """Scores with bootstrap draws, compared with the best baseline on the same resamples."""
 COMPARISON_STATS: tuple[str, ...] = ("win_rate", "p_vs_baseline")
 """Per compared metric: share of resamples where the row beats the best baseline, one-sided p-value."""
+BEST_STATS: tuple[str, ...] = ("p_vs_best", "tied_with_best")
+"""Per compared metric: the Holm-adjusted two-sided paired p-value against the table's best row, and
+whether the row is statistically tied with it (see docs/protocol.md, "Which rows are tied")."""
+CEILING_SHARED: tuple[str, ...] = ("r2", "spearman")
+"""Scores reported as a share of the table's noise ceiling (``<score>_share_of_ceiling``)."""
+GIVEN: tuple[str, ...] = ("baselines", "hyperparameters")
+"""The sets a feature set's conditional value is measured over (``evaluation.conditional`` names
+their members; see :mod:`benchmark.evaluation.conditional`)."""
+GAIN_SCORES: tuple[str, ...] = ("r2", "spearman")
+"""Scores whose gain over each given set is reported."""
+GAIN_COLUMNS: tuple[str, ...] = tuple(
+    f"{m}_gain_{g}{stat}" for g in GIVEN for m in GAIN_SCORES for stat in ("", "_ci_low", "_ci_high", "_p")
+)
+"""``<score>_gain_<given>`` (the score of the feature set fitted with the given set, minus the given
+set's alone), its paired-bootstrap interval and one-sided p-value of "adds nothing"."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +348,12 @@ class ScoreRow:
     draws: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     win_rate: dict[str, float] = field(default_factory=dict)
     p_vs_baseline: dict[str, float] = field(default_factory=dict)
+    excursion: float = math.nan
+    rank_folds: int = 0
+    p_vs_best: dict[str, float] = field(default_factory=dict)
+    tied_with_best: dict[str, float] = field(default_factory=dict)
+    share_of_ceiling: dict[str, float] = field(default_factory=dict)
+    gain: dict[str, float] = field(default_factory=dict)
 
     def flat(self) -> dict[str, Any]:
         """Keys and every statistic as one flat row (the leaderboard CSV's columns); no draws."""
@@ -346,13 +367,19 @@ class ScoreRow:
             "n_models": self.n_models,
             "n_dropped": self.n_dropped,
             "n_folds": self.n_folds,
+            "rank_folds": self.rank_folds,
+            "excursion": self.excursion,
         }
         for m in SCORE_METRICS:
             for stat in SCORE_STATS:
                 out[f"{m}_{stat}"] = getattr(self, stat).get(m, math.nan)
         for m in COMPARED_METRICS:
-            for stat in COMPARISON_STATS:
+            for stat in (*COMPARISON_STATS, *BEST_STATS):
                 out[f"{m}_{stat}"] = getattr(self, stat).get(m, math.nan)
+        for m in CEILING_SHARED:
+            out[f"{m}_share_of_ceiling"] = self.share_of_ceiling.get(m, math.nan)
+        for name in GAIN_COLUMNS:
+            out[name] = self.gain.get(name, math.nan)
         return out
 
     def to_payload(self) -> Payload:
@@ -368,7 +395,8 @@ class ScoreRow:
             return math.nan if v is None else float(v)
 
         stats = {stat: {m: num(meta.get(f"{m}_{stat}")) for m in SCORE_METRICS} for stat in SCORE_STATS}
-        compared = {stat: {m: num(meta.get(f"{m}_{stat}")) for m in COMPARED_METRICS} for stat in COMPARISON_STATS}
+        stats_of = (*COMPARISON_STATS, *BEST_STATS)
+        compared = {stat: {m: num(meta.get(f"{m}_{stat}")) for m in COMPARED_METRICS} for stat in stats_of}
         return cls(
             zoo=meta["zoo"],
             target=meta["target"],
@@ -382,6 +410,10 @@ class ScoreRow:
             **stats,
             draws={m: arrays[f"draws/{m}"] for m in meta.get("draws", [])},
             **compared,
+            excursion=num(meta.get("excursion")),
+            rank_folds=int(meta.get("rank_folds") or 0),
+            share_of_ceiling={m: num(meta.get(f"{m}_share_of_ceiling")) for m in CEILING_SHARED},
+            gain={name: num(meta.get(name)) for name in GAIN_COLUMNS},
         )
 
 

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from benchmark.data import load_dataset
 from benchmark.descriptors import Descriptor
+from benchmark.evaluation.comparison import pairwise_comparisons
 from benchmark.records import Curvature, Landscape, ModelRecord, ScoreRow
 from benchmark.store import ArtifactStore
 
@@ -39,6 +40,10 @@ class RunResult:
     def scores_frame(self) -> pd.DataFrame:
         return pd.DataFrame([s.flat() for s in self.scores])
 
+    def pairwise_frame(self) -> pd.DataFrame:
+        """Every two rows of each table compared on their bootstrap draws (``<name>.pairwise.csv``)."""
+        return pairwise_comparisons(self.scores)
+
 
 @dataclass
 class State:
@@ -56,6 +61,7 @@ class State:
     scores: list[ScoreRow] = field(default_factory=list)
     univariate: pd.DataFrame | None = None
     design: Any = None  # the evaluation design, once the models are known
+    table: Any = None  # a feature-table zoo's Table (benchmark.zoo.table), once read
     _data: Any = None
 
     @property

@@ -11,6 +11,12 @@ An experiment joins the suite with a ``suite:`` block in its own ``conf/experime
                                      # is the experiment's own landscape.steps
       description: MLPs on sklearn digits ...   # its one line in docs/zoos.md
 
+An experiment whose zoo is a feature table (``source: table`` in its zoo YAML, e.g.
+``model_diagnosis``) has no landscapes: it declares ``stability_steps: []`` and ``transfer: false``,
+joins ``make leaderboards`` and docs/zoos.md, and is left out of what needs landscapes or the
+descriptors (the studies, ``study=compare_descriptors`` and the overall ranking:
+:func:`landscape_entries`).
+
 This module reads those blocks with ``yaml.safe_load`` (no Hydra composition, no torch), checks
 every field (one :class:`SuiteError` naming each file, field, bad value and fix) and returns them
 as :class:`SuiteEntry` records in suite order. Everything that lists the suite reads it here: the
@@ -19,6 +25,7 @@ study through the ``${suite:...}`` resolver (see :func:`resolve_suite`).
 
     landscape-bench-suite                 # the suite, one experiment per line
     landscape-bench-suite --transfer      # the transfer study's zoos
+    landscape-bench-suite --landscapes    # the experiments with landscapes (no feature tables)
     landscape-bench-suite --details       # every field, as a table
     landscape-bench-suite --conf DIR      # the suite of another conf/ folder
 
@@ -51,7 +58,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "target": ("one of the zoo's targets (conf/zoo/<zoo>.yaml: targets)", "target: test_accuracy"),
     "transfer": ("true or false: whether it joins the leave-one-zoo-out transfer study", "transfer: false"),
     "stability_steps": (
-        "two or more distinct odd integers >= 3 whose middle one is the experiment's own landscape.steps",
+        "two or more distinct odd integers >= 3 whose middle one is the experiment's own landscape.steps "
+        "([] for a feature table)",
         "stability_steps: [21, 41, 81]",
     ),
     "description": ("one line of text for docs/zoos.md", "description: MLPs on digits"),
@@ -75,6 +83,7 @@ class SuiteEntry:
     description: str
     zoo: str  # the zoo the experiment selects (conf/zoo/<zoo>.yaml)
     path: Path
+    table: bool = False  # its zoo is a feature table (source: table): no landscapes
 
 
 def default_conf() -> Path:
@@ -136,7 +145,25 @@ def _field_problems(block: Mapping[str, Any], zoo: Mapping[str, Any], own_steps:
     if "transfer" in block and not isinstance(value, bool):
         problems.append(("transfer", f"={value!r} is not true or false"))
     value = block.get("stability_steps")
-    if "stability_steps" in block:
+    table = zoo.get("source") == "table"
+    if table:
+        if "stability_steps" in block and value != []:
+            problems.append(
+                (
+                    "stability_steps",
+                    f"={value!r}, but zoo {zoo.get('name')!r} is a feature table, with no landscapes "
+                    "to resample; give stability_steps: []",
+                )
+            )
+        if block.get("transfer") is True:
+            problems.append(
+                (
+                    "transfer",
+                    f"=true, but zoo {zoo.get('name')!r} is a feature table, whose feature sets are not the "
+                    "descriptors the transfer study refits; give transfer: false",
+                )
+            )
+    elif "stability_steps" in block:
         ok = (
             isinstance(value, list)
             and len(value) >= 2
@@ -189,6 +216,7 @@ def _entry(path: Path, data: Mapping[str, Any], conf: Path, root: Mapping[str, A
         description=block["description"].strip(),
         zoo=str(zoo.get("name", zoo_option)),
         path=path,
+        table=zoo.get("source") == "table",
     )
 
 
@@ -240,10 +268,17 @@ def transfer_entries(entries: Sequence[SuiteEntry]) -> list[SuiteEntry]:
     return [e for e in entries if e.transfer]
 
 
+def landscape_entries(entries: Sequence[SuiteEntry]) -> list[SuiteEntry]:
+    """The entries whose zoo has models to probe (not a feature table), in the order given: what the
+    studies, the descriptor comparison and the overall ranking of descriptors take."""
+    return [e for e in entries if not e.table]
+
+
 SELECTIONS = {
     "names": lambda entries: list(entries),
     "heaviest_first": heaviest_first,
     "transfer": transfer_entries,
+    "landscapes": lambda entries: heaviest_first(landscape_entries(entries)),
 }
 
 
@@ -259,8 +294,9 @@ def _hydra_conf(root: Any) -> Path | None:
 def resolve_suite(selection: str, *, _root_: Any = None) -> str:
     """The ``${suite:<selection>}`` resolver: the suite's experiment names joined by commas, a
     Hydra sweep value (``experiment: ${suite:heaviest_first}``). ``selection`` is ``names`` (suite
-    order), ``heaviest_first`` or ``transfer``. The suite is read from the conf/ folder Hydra
-    composes from (its primary config source), else from :func:`default_conf`."""
+    order), ``heaviest_first``, ``transfer`` or ``landscapes`` (no feature tables, most work
+    first). The suite is read from the conf/ folder Hydra composes from (its primary config
+    source), else from :func:`default_conf`."""
     if selection not in SELECTIONS:
         raise SuiteError(f"${{{RESOLVER}:{selection}}} is unknown; use one of {', '.join(SELECTIONS)}.")
     entries = load_suite(_hydra_conf(_root_))
@@ -284,7 +320,7 @@ def details(entries: Sequence[SuiteEntry]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in entries:
-        steps = "/".join(map(str, e.stability_steps))
+        steps = "/".join(map(str, e.stability_steps)) or "—"
         lines.append(
             f"| {e.order} | {e.name} | {e.zoo} | {e.target} | {'yes' if e.transfer else 'no'} | {steps} | "
             f"{e.work_rank} | {e.description} |"
@@ -300,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--transfer", action="store_true", help="only the transfer study's experiments")
     which.add_argument("--heaviest-first", action="store_true", help="the most work first (work_rank)")
+    which.add_argument(
+        "--landscapes", action="store_true", help="only the experiments with landscapes (no feature tables), in order"
+    )
     parser.add_argument("--details", action="store_true", help="every field, as a Markdown table")
     args = parser.parse_args(argv)
     try:
@@ -308,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     selection = "transfer" if args.transfer else "heaviest_first" if args.heaviest_first else "names"
-    chosen = SELECTIONS[selection](entries)
+    chosen = landscape_entries(entries) if args.landscapes else SELECTIONS[selection](entries)
     print(details(chosen) if args.details else "\n".join(e.name for e in chosen))
     return 0
 

@@ -27,6 +27,8 @@ def test_every_config_option_composes_and_validates(group, option, tmp_path):
         overrides.append(f"dataset={datasets[0]}")
         if option == "manifest":
             overrides.append("zoo.manifest=manifest.json")
+        if option == "table":  # the embedded table stands in for the user's
+            overrides.append("zoo.path=pkg://benchmark/data/model_diagnosis/table.yaml")
     if group == "dataset":
         zoo = next(
             p.stem for p in sorted((CONF / "zoo").glob("*.yaml")) if option in yaml.safe_load(p.read_text())["datasets"]
@@ -45,7 +47,7 @@ def test_every_config_option_composes_and_validates(group, option, tmp_path):
 def test_every_zoo_has_an_experiment_of_its_name_or_is_the_default():
     experiments = {p.stem for p in (CONF / "experiment").glob("*.yaml")}
     for zoo in (CONF / "zoo").glob("*.yaml"):
-        assert zoo.stem in experiments or zoo.stem in ("digits_mlp", "manifest"), zoo.stem
+        assert zoo.stem in experiments or zoo.stem in ("digits_mlp", "manifest", "table"), zoo.stem
 
 
 def test_descriptor_yaml_names_match_registry():

@@ -59,8 +59,11 @@ def test_adding_a_regressor_example_runs(tmp_path):
     assert {"ridge", "my_lasso"} <= set(board["regressor"])
 
 
+TABLE_SECTION = "## Scoring a precomputed feature table"
+
+
 def test_adding_a_zoo_example_runs(tmp_path):
-    text = (DOC.parent / "adding_a_zoo.md").read_text()
+    text = (DOC.parent / "adding_a_zoo.md").read_text().split(TABLE_SECTION)[0]
     (python_src,) = _blocks(text, "python")
     (yaml_src,) = _blocks(text, "yaml")
     (command,) = _blocks(text, "bash")
@@ -73,3 +76,24 @@ def test_adding_a_zoo_example_runs(tmp_path):
     board = pd.read_csv(tmp_path / "boards" / "my_zoo.csv")
     assert set(board["zoo"]) == {"my_zoo"} and board["n_models"].max() == 8
     assert (tmp_path / "boards" / "my_zoo.zoo.md").is_file()
+
+
+def test_scoring_a_feature_table_example_runs(tmp_path):
+    text = (DOC.parent / "adding_a_zoo.md").read_text().split(TABLE_SECTION)[1]
+    (python_src,) = _blocks(text, "python")
+    (yaml_src,) = _blocks(text, "yaml")
+    (command,) = _blocks(text, "bash")
+    (tmp_path / "my_table").mkdir()
+    (tmp_path / "make_table.py").write_text(python_src)
+    made = subprocess.run([sys.executable, "make_table.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "my_table" / "table.yaml").write_text(yaml_src)
+    r = _run_doc_command(command, tmp_path)
+    assert r.returncode == 0, r.stderr
+    board = pd.read_csv(tmp_path / "boards" / "my_table.csv")
+    assert set(board["zoo"]) == {"table"} and board["n_models"].max() == 24
+    assert {"hessian", "cka", "hyperparameters", "constant"} <= set(board["feature_set"])
+    kinds = dict(zip(board["feature_set"], board["kind"], strict=True))
+    assert (kinds["hessian"], kinds["cka"], kinds["hyperparameters"]) == ("curvature", "table", "reference")
+    hessian = board[board["feature_set"] == "hessian"].iloc[0]
+    assert hessian["spearman_value"] > 0.5  # the made-up accuracy follows the trace

@@ -64,7 +64,8 @@ def test_cli_writes_leaderboard_and_second_run_loads_from_store(tmp_path):
     assert "git commit" in text and "torch" in text and "resolved config" in text
     assert f"home: {tmp_path / 'home'}" not in text  # the resolved config leaves out the machine's folders
     board = pd.read_csv(csv)
-    assert set(board["regressor"]) == {"mean", "ridge", "random_forest", "knn_bottleneck"}  # the last: h0_bottleneck
+    # knn_bottleneck: h0_bottleneck; seed_mean: the noise ceiling
+    assert set(board["regressor"]) == {"mean", "ridge", "random_forest", "knn_bottleneck", "seed_mean"}
     assert set(board["target"]) == {"test_accuracy", "generalization_gap"}
     univariate = pd.read_csv(tmp_path / "boards" / "tiny.univariate.csv")
     assert set(univariate["target"]) == {"test_accuracy", "generalization_gap"}
@@ -89,7 +90,8 @@ def test_joblib_multirun_gathers_all_jobs(tmp_path):
     r = _cli(args, tmp_path)
     assert r.returncode == 0, r.stderr
     board = pd.read_csv(tmp_path / "boards" / "tiny.csv")
-    assert set(board["regressor"]) == {"mean", "ridge", "random_forest", "knn_bottleneck"}  # the last: h0_bottleneck
+    # knn_bottleneck: h0_bottleneck; seed_mean: the noise ceiling
+    assert set(board["regressor"]) == {"mean", "ridge", "random_forest", "knn_bottleneck", "seed_mean"}
     # the constant baseline, computed by both jobs, appears once per target
     assert (board["feature_set"] == "constant").sum() == 2
     assert "sweep of 2 jobs" in r.stdout
@@ -145,7 +147,11 @@ def test_dry_run_plans_without_computing(tmp_path):
     result = pipeline.run(cfg)
     after = pipeline.plan(cfg)
     assert all(k == n for s, n, k in after if s not in ("scores", "univariate"))
-    assert dict((s, n) for s, n, _ in before)["scores"] == len(result.scores)  # diagram sets included
+    # every scored row, diagram sets included, and the extra rows of the conditional value (not on the
+    # leaderboard); the noise ceilings are computed, not stored
+    shown = [r for r in result.scores if r.feature_kind != "ceiling"]
+    stored = len(list((tmp_path / "home" / "store" / "scores").rglob("*.npz")))
+    assert dict((s, n) for s, n, _ in before)["scores"] == stored > len(shown)
     with pytest.raises(pipeline.ConfigError, match="protocol"):  # as the run itself would refuse it
         pipeline.plan({**cfg, "protocol": {**cfg["protocol"], "split": "bogus"}})
     r = _cli(["experiment=tiny", "zoo.checkpoints=[2]", "dry_run=true", f"paths.home={tmp_path / 'home'}"], tmp_path)

@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 
 from benchmark.evaluation import metrics, protocol
-from benchmark.records import COMPARED_METRICS, COMPARISON_STATS, SCORE_METRICS, SCORE_STATS, ScoreRow
+from benchmark.records import (
+    BEST_STATS,
+    CEILING_SHARED,
+    COMPARED_METRICS,
+    COMPARISON_STATS,
+    GAIN_COLUMNS,
+    SCORE_METRICS,
+    SCORE_STATS,
+    ScoreRow,
+)
 from benchmark.report import leaderboard, overall
 from benchmark.scores import FAMILIES, SCORES, Score, get_score
 
@@ -49,7 +58,8 @@ def test_csv_columns_follow_the_declaration_in_order():
     values = [c for c in columns if c.endswith("_value")]
     assert values == [f"{s.name}_value" for s in SCORES]
     expected = [f"{s.name}_{stat}" for s in SCORES for stat in SCORE_STATS]
-    expected += [f"{s.name}_{stat}" for s in SCORES if s.compared for stat in COMPARISON_STATS]
+    expected += [f"{s.name}_{stat}" for s in SCORES if s.compared for stat in (*COMPARISON_STATS, *BEST_STATS)]
+    expected += [f"{m}_share_of_ceiling" for m in CEILING_SHARED] + list(GAIN_COLUMNS)
     assert columns[-len(expected) :] == expected
     assert all(math.isnan(_row().flat()[c]) for c in expected)
 

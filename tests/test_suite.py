@@ -12,14 +12,14 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from benchmark.report.zoo_index import header
-from benchmark.suite import SuiteError, heaviest_first, load_suite, transfer_entries
+from benchmark.suite import SuiteError, heaviest_first, landscape_entries, load_suite, transfer_entries
 
 from .conftest import CONF
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE_EXE = Path(sys.executable).parent / "landscape-bench-suite"
 SIXTH = """# @package _global_
-# MNIST-1D with a coarser grid: a sixth suite experiment (test).
+# MNIST-1D with a coarser grid: one more suite experiment (test).
 defaults:
   - override /zoo: mnist1d
   - override /dataset: mnist1d
@@ -27,16 +27,16 @@ name: mnist1d_coarse
 landscape:
   steps: 21
 suite:
-  order: 6
-  work_rank: 6
+  order: 7
+  work_rank: 7
   target: generalization_gap
   transfer: true
   stability_steps: [11, 21, 31]
   description: "MNIST-1D on a coarser grid"
 """
 BLOCK = {
-    "order": "6",
-    "work_rank": "6",
+    "order": "7",
+    "work_rank": "7",
     "target": "generalization_gap",
     "transfer": "true",
     "stability_steps": "[11, 21, 31]",
@@ -45,7 +45,7 @@ BLOCK = {
 
 
 def conf_copy(tmp_path: Path, **fields: str | None) -> Path:
-    """conf/ copied under ``tmp_path`` with the sixth experiment added; ``fields`` replace (None:
+    """conf/ copied under ``tmp_path`` with one more experiment added; ``fields`` replace (None:
     drop) fields of its suite block."""
     conf = tmp_path / "conf"
     shutil.copytree(CONF, conf)
@@ -67,11 +67,15 @@ def test_the_suite_gives_the_studies_what_they_were_given_before_it_was_declared
     from benchmark.studies import reproduction
 
     suite = load_suite()
-    assert [e.name for e in suite] == ["default", "digits_cnn", "mnist1d", "pinn_convection", "timm_arch"]
-    assert [e.zoo for e in suite] == ["digits_mlp", "digits_cnn", "mnist1d", "pinn_convection", "timm_arch"]
+    names = ["default", "digits_cnn", "mnist1d", "pinn_convection", "timm_arch", "model_diagnosis"]
+    assert [e.name for e in suite] == names  # the sixth, a feature table, joined later (issue 16)
+    zoos = ["digits_mlp", "digits_cnn", "mnist1d", "pinn_convection", "timm_arch", "model_diagnosis"]
+    assert [e.zoo for e in suite] == zoos
+    assert [e.name for e in suite if e.table] == ["model_diagnosis"]
+    assert [e.name for e in landscape_entries(suite)] == names[:5]
     assert [e.name for e in transfer_entries(suite)] == ["default", "digits_cnn", "mnist1d", "timm_arch"]
     heavy = ["timm_arch", "pinn_convection", "mnist1d", "digits_cnn", "default"]
-    assert [e.name for e in heaviest_first(suite)] == heavy
+    assert [e.name for e in heaviest_first(suite)] == [*heavy, "model_diagnosis"]
     assert reproduction.ZOOS == {
         "default": "test_accuracy",
         "digits_cnn": "test_accuracy",
@@ -88,7 +92,7 @@ def test_the_suite_gives_the_studies_what_they_were_given_before_it_was_declared
     }
     runs = reproduction.planned_runs(reproduction.STABILITY_STEPS)
     assert [r[0] for r in runs[:6]] == [f"experiment={e}" for e in [*heavy, "dynamics"]]
-    assert sweep_params(CONF, "compare_descriptors")["experiment"] == ",".join(heavy)
+    assert sweep_params(CONF, "compare_descriptors")["experiment"] == ",".join(heavy)  # descriptors: no tables
 
 
 def test_docs_zoos_table_lists_the_suite():
@@ -103,12 +107,12 @@ def test_nothing_else_lists_the_suite():
         assert not [e.name for e in load_suite() if e.name != "default" and e.name in text], path
 
 
-def test_a_sixth_experiment_joins_the_suite_with_one_yaml_file(tmp_path):
+def test_another_experiment_joins_the_suite_with_one_yaml_file(tmp_path):
     conf = conf_copy(tmp_path)
     suite = load_suite(conf)
-    assert [e.name for e in suite][-1] == "mnist1d_coarse" and len(suite) == 6
-    sixth = suite[-1]
-    assert (sixth.zoo, sixth.target, sixth.transfer, sixth.stability_steps) == (
+    assert [e.name for e in suite][-1] == "mnist1d_coarse" and len(suite) == 7
+    added = suite[-1]
+    assert (added.zoo, added.target, added.transfer, added.stability_steps) == (
         "mnist1d",
         "generalization_gap",
         True,
@@ -158,3 +162,40 @@ def test_every_problem_is_named_at_once(tmp_path):
     with pytest.raises(SuiteError) as caught:
         load_suite(conf)
     assert "suite.target='accuracy'" in str(caught.value) and "suite.transfer is missing" in str(caught.value)
+
+
+TABLE = """# @package _global_
+# A second feature table (test).
+defaults:
+  - override /zoo: model_diagnosis
+name: md_copy
+suite:
+  order: 7
+  work_rank: 7
+  target: test_accuracy
+  transfer: {transfer}
+  stability_steps: {steps}
+  description: "a copy"
+"""
+
+
+@pytest.mark.parametrize(
+    ("transfer", "steps", "message"),
+    [
+        ("true", "[]", "suite.transfer=true, but zoo 'model_diagnosis' is a feature table"),
+        ("false", "[21, 41, 81]", "suite.stability_steps=[21, 41, 81], but zoo 'model_diagnosis' is a feature table"),
+    ],
+)
+def test_a_feature_table_has_no_stability_steps_and_no_transfer(transfer, steps, message, tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    (conf / "experiment" / "md_copy.yaml").write_text(TABLE.format(transfer=transfer, steps=steps))
+    with pytest.raises(SuiteError, match=r"md_copy\.yaml") as caught:
+        load_suite(conf)
+    assert message in str(caught.value)
+
+
+def test_the_suite_cli_lists_the_experiments_with_landscapes():
+    r = subprocess.run([str(SUITE_EXE), "--landscapes"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [e.name for e in landscape_entries(load_suite())]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
@@ -23,7 +24,7 @@ from benchmark.pipeline import validate
 from benchmark.records import Curvature, FeatureRow, Landscape, ScoreRow, TrainingRun
 from benchmark.report.gather import main as gather_main
 from benchmark.store import decode
-from benchmark.suite import heaviest_first, load_suite  # also registers the ${suite:...} resolver of the studies
+from benchmark.suite import heaviest_first, landscape_entries, load_suite  # registers the ${suite:...} resolver
 
 from .conftest import CONF, compose_plain
 
@@ -83,10 +84,11 @@ def test_descriptor_comparison_covers_every_embedded_zoo(tmp_path):
     cfg = _hydra_cfg(["study=compare_descriptors", f"paths.home={tmp_path}"])
     jobs = sweep_jobs(OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True))
     zoos = {compose_plain(["study=compare_descriptors", *job], tmp_path)["zoo"]["name"] for job in jobs}
-    embedded = {p.stem for p in (CONF / "zoo").glob("*.yaml")} - {"manifest"}
-    assert zoos == embedded
-    # exactly the suite, the most work first, each with both regressors
-    experiments = [e.name for e in heaviest_first(load_suite(CONF))]
+    tables = {p.stem for p in (CONF / "zoo").glob("*.yaml") if yaml.safe_load(p.read_text()).get("source") == "table"}
+    embedded = {p.stem for p in (CONF / "zoo").glob("*.yaml")} - {"manifest"} - tables  # tables have no descriptors
+    assert zoos == embedded and {"table", "model_diagnosis"} <= tables
+    # exactly the suite's experiments with landscapes, the most work first, each with both regressors
+    experiments = [e.name for e in heaviest_first(landscape_entries(load_suite(CONF)))]
     assert jobs == [[f"experiment={e}", f"regressor={r}"] for e in experiments for r in ("ridge", "random_forest")]
 
 

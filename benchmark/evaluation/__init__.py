@@ -1,6 +1,6 @@
 """Predicting targets from features: regressors, grouped cross-validation, scores."""
 
-from benchmark.evaluation.comparison import compare_with_baselines
+from benchmark.evaluation.comparison import compare_rows, compare_with_baselines
 from benchmark.evaluation.metrics import METRICS, all_scores
 from benchmark.evaluation.protocol import (
     ALL_METRICS,
@@ -22,6 +22,7 @@ __all__ = [
     "Protocol",
     "all_scores",
     "build_regressor",
+    "compare_rows",
     "compare_with_baselines",
     "evaluate_feature_set",
     "out_of_fold_predictions",

@@ -61,3 +61,33 @@ def bootstrap_draws(
         idx = np.stack([samples[i] for i in pos])  # (b, length)
         out[pos] = repeat_mean(fn, y[idx][:, None, :], np.transpose(preds[:, idx], (1, 0, 2)))
     return out
+
+
+def fold_mean_draws(
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    y: np.ndarray,
+    preds: np.ndarray,
+    folds: np.ndarray,
+    samples: list[np.ndarray],
+) -> np.ndarray:
+    """Score ``fn`` within each test fold, averaged over the folds and repeats where it is defined, for
+    every resample: shape ``(len(samples),)``.
+
+    ``preds`` and ``folds`` have shape ``(repeats, n)`` (``folds[r, i]``: the test fold of model i in
+    repeat r). Within a fold one fitted regressor made every prediction, so a score there compares
+    models on one scale: pooling folds would also compare the folds' training means, which drop when
+    a high-target group is held out and give an uninformative feature a negative rank correlation
+    (docs/protocol.md, "Rank scores within test folds"). Resample b keeps, in each fold, the drawn
+    models of that fold (with their multiplicity); a fold with fewer than two of them is left out of
+    b's mean. ``samples=[np.arange(n)]`` gives the score of the predictions themselves.
+    """
+    total = np.zeros(len(samples))
+    count = np.zeros(len(samples))
+    for r in range(preds.shape[0]):
+        for k in np.unique(folds[r]):
+            inside = folds[r] == k
+            d = bootstrap_draws(fn, y[inside], preds[r : r + 1, inside], restrict_resamples(samples, inside))
+            ok = np.isfinite(d)
+            total[ok] += d[ok]
+            count[ok] += 1
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)

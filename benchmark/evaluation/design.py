@@ -25,16 +25,25 @@ from sklearn.base import BaseEstimator
 from benchmark.descriptors import DESCRIPTORS, Descriptor
 from benchmark.errors import ConfigError
 from benchmark.evaluation.diagrams import DISTANCES, VECTORIZERS, DiagramKNNRegressor, diagram_pipeline
-from benchmark.evaluation.protocol import CONSTANT, Protocol, evaluate_or_unscored, protocol_problems
+from benchmark.evaluation.protocol import (
+    CEILING,
+    CONSTANT,
+    NOISE_CEILING,
+    SEED_MEAN,
+    Protocol,
+    evaluate_ceiling,
+    evaluate_or_unscored,
+    protocol_problems,
+)
 from benchmark.evaluation.regressors import build_regressor
 from benchmark.models.base import architecture_kwargs
 from benchmark.records import Landscape, ModelRecord, ScoreRow
 from benchmark.topology import sublevel_persistence
-from benchmark.zoo import TASKS, zoo_specs
+from benchmark.zoo import TASKS, table, zoo_specs
 
 log = logging.getLogger(__name__)
 
-VERSION = "4"
+VERSION = "5"
 """Code version of the scores stage (joins every score's store key)."""
 
 
@@ -75,6 +84,15 @@ def hparam_table(models: Sequence[ModelRecord]) -> pd.DataFrame:
             columns.append(c)
             seen.add(codes)
     return table[columns]
+
+
+def model_table(models: Sequence[ModelRecord], targets: Sequence[str]) -> pd.DataFrame:
+    """One row per model: ``model_id``, ``group``, the :func:`hparam_table` columns and the
+    ``targets``: everything the protocol needs to split and score the models, without features
+    (``<name>.models.csv`` beside each leaderboard, which the null tests re-score)."""
+    ids = pd.DataFrame({"model_id": [m.model_id for m in models], "group": [m.group for m in models]})
+    measured = pd.DataFrame({t: [m.metrics.get(t, math.nan) for m in models] for t in targets})
+    return pd.concat([ids, hparam_table(models).add_prefix("hp:"), measured], axis=1)
 
 
 def protocol_strata(protocol: Protocol, zoo: str, models: Sequence[ModelRecord]) -> list[str] | None:
@@ -253,12 +271,16 @@ def evaluation_problems(cfg: Mapping[str, Any]) -> list[str]:
     zoo a protocol its configurations cannot fill: see :func:`fold_problems`), one message each."""
     zoo, evaluation = cfg["zoo"], cfg["evaluation"]
     problems = []
-    measured = TASKS.get(zoo["task"]).targets if zoo.get("task") in TASKS else ()
+    if zoo.get("source") == table.SOURCE:  # a feature table declares its targets
+        measured, origin = table.declared_targets(zoo.get("path")), f"table {zoo.get('path')!r}"
+    else:
+        measured = TASKS.get(zoo["task"]).targets if zoo.get("task") in TASKS else ()
+        origin = f"task {zoo.get('task')!r}"
     for target in evaluation["targets"]:
         if target not in measured:
             problems.append(
                 f"evaluation target {target!r} is not measured by zoo {zoo['name']!r} "
-                f"(task {zoo.get('task')!r}); valid targets: {', '.join(measured)}."
+                f"({origin}); valid targets: {', '.join(measured)}."
             )
     for combo, members in (evaluation.get("combinations") or {}).items():
         unknown = [m for m in members if m not in DESCRIPTORS]
@@ -295,19 +317,24 @@ class PlannedScore:
     target: str
     feature_set: str
     kind: str
-    members: tuple[str, ...]  # descriptors whose columns are the features (empty: the constant)
+    members: tuple[str, ...]  # descriptors whose columns are the features, or single columns (empty: the constant)
     regressor: str  # "mean" for the constant
     regressor_config: Mapping[str, Any] | None  # None: the constant
     diagram_set: Mapping[str, Any] | None = None  # a diagram set's spec: features are persistence diagrams
 
 
 def planned_scores(
-    cfg: Mapping[str, Any], descriptors: Mapping[str, Descriptor], landscapes: bool
+    cfg: Mapping[str, Any],
+    descriptors: Mapping[str, Descriptor],
+    landscapes: bool,
+    table_sets: Mapping[str, str] | None = None,
 ) -> list[PlannedScore]:
     """Every row a run scores, in order: per target, the feature sets with each selected regressor
-    (the constant with its mean), then the diagram sets (when ``landscapes`` are computed)."""
+    (the constant with its mean), then the diagram sets (when ``landscapes`` are computed). A
+    feature table's sets (``table_sets``, name -> kind: columns ``<name>__*``) replace the combinations."""
     evaluation = cfg["evaluation"]
-    sets = feature_sets(descriptors, evaluation.get("combinations") or {})
+    sets = feature_sets(descriptors, (evaluation.get("combinations") or {}) if table_sets is None else {})
+    sets.update({name: (kind, [name]) for name, kind in (table_sets or {}).items()})
     rows = []
     for target in evaluation["targets"]:
         for fs_name, (kind, members) in sets.items():
@@ -346,21 +373,27 @@ class Design:
         return hashlib.sha256((self.hparams.to_csv(index=False) + "\0".join(self.strata or [])).encode()).hexdigest()
 
 
-def design(cfg: Mapping[str, Any], models: Sequence[ModelRecord]) -> Design:
-    """The run's :class:`Design`; raises a ``ConfigError`` for a protocol the zoo cannot support."""
+def design(
+    cfg: Mapping[str, Any], models: Sequence[ModelRecord], greater_is_better: Mapping[str, bool] | None = None
+) -> Design:
+    """The run's :class:`Design`; raises a ``ConfigError`` for a protocol the zoo cannot support.
+    Each target's direction is its task's, or ``greater_is_better`` (a feature table's, declared
+    in its YAML) for a zoo without a task."""
     check_protocol(cfg["protocol"])
     protocol = Protocol.from_config(cfg["protocol"])
-    task = TASKS.get(cfg["zoo"]["task"])
-    for target in cfg["evaluation"]["targets"]:
-        if target not in task.greater_is_better:
-            raise ConfigError(
-                f"task {task.name!r} does not say whether a larger {target!r} is better; add it to "
-                f"{type(task).__name__}.greater_is_better."
-            )
+    if greater_is_better is None:
+        task = TASKS.get(cfg["zoo"]["task"])
+        for target in cfg["evaluation"]["targets"]:
+            if target not in task.greater_is_better:
+                raise ConfigError(
+                    f"task {task.name!r} does not say whether a larger {target!r} is better; add it to "
+                    f"{type(task).__name__}.greater_is_better."
+                )
+        greater_is_better = task.greater_is_better
     hparams = hparam_table(models)
     return Design(
         zoo=cfg["zoo"]["name"],
-        greater_is_better=dict(task.greater_is_better),
+        greater_is_better=dict(greater_is_better),
         protocol=protocol,
         protocol_config=cfg["protocol"],
         model_ids=[m.model_id for m in models],
@@ -392,6 +425,7 @@ class ScoreJob:
             "target": p.target,
             "greater_is_better": d.greater_is_better[p.target],
             "feature_set": p.feature_set,
+            "kind": p.kind,
             **self.inputs,
             "regressor": p.regressor_config,
             "protocol": d.protocol_config,
@@ -437,7 +471,7 @@ def score_jobs(
             digest = _digest(b"".join(g.tobytes() for g in dgms), X.tobytes(), y.tobytes(), groups)
             jobs.append(ScoreJob(p, X, y, {"diagram_set": dict(p.diagram_set)}, digest, dgms))
             continue
-        cols = sorted(c for c in features.columns if c.split("__", 1)[0] in p.members)
+        cols = sorted(c for c in features.columns if c.split("__", 1)[0] in p.members or c in p.members)
         if p.members and not cols:
             if (p.target, p.feature_set) not in empty:
                 log.warning("feature set %s has no features; skipped", p.feature_set)
@@ -466,3 +500,19 @@ def evaluate_job(job: ScoreJob, d: Design) -> ScoreRow:
         greater_is_better=d.greater_is_better[p.target],
     )
     return ev.row(d.zoo, p.target, p.feature_set, p.kind, p.regressor, d.protocol.name)
+
+
+def ceiling_rows(d: Design) -> list[ScoreRow]:
+    """The noise-ceiling row of each target (:func:`~benchmark.evaluation.protocol.evaluate_ceiling`)."""
+    return [
+        evaluate_ceiling(
+            d.targets[target],
+            d.groups,
+            d.protocol,
+            strata=d.strata,
+            hparams=d.hparams,
+            axes=d.axes,
+            greater_is_better=d.greater_is_better[target],
+        ).row(d.zoo, target, NOISE_CEILING, CEILING, SEED_MEAN, d.protocol.name)
+        for target in d.targets
+    ]

@@ -33,7 +33,13 @@ from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import GroupKFold
 
-from benchmark.evaluation.bootstrap import bootstrap_draws, group_resamples, repeat_mean, restrict_resamples
+from benchmark.evaluation.bootstrap import (
+    bootstrap_draws,
+    fold_mean_draws,
+    group_resamples,
+    repeat_mean,
+    restrict_resamples,
+)
 from benchmark.evaluation.measures import (
     conditional_mutual_information,
     granulated_kendall,
@@ -41,7 +47,7 @@ from benchmark.evaluation.measures import (
     pgdl_score,
     precision_at_k,
 )
-from benchmark.evaluation.metrics import METRICS
+from benchmark.evaluation.metrics import METRICS, RANK_METRICS
 from benchmark.records import ScoreRow
 from benchmark.scores import SCORES
 
@@ -49,6 +55,11 @@ log = logging.getLogger(__name__)
 
 CONSTANT = "constant"
 """The constant-mean baseline feature set: predicts the training fold's mean target."""
+CEILING = "ceiling"
+"""The kind of the noise-ceiling row (:func:`evaluate_ceiling`), feature set :data:`NOISE_CEILING`."""
+NOISE_CEILING = "noise_ceiling"
+SEED_MEAN = "seed_mean"
+"""The noise ceiling's "regressor": each model predicted by its configuration's other seeds."""
 
 SPLITS = ("group_kfold", "within", "leave_one_out")
 """How models are split into training and test parts (``protocol.split``)."""
@@ -61,6 +72,14 @@ PAIR_METRICS: tuple[str, ...] = tuple(s.name for s in SCORES if s.family == "pai
 ALL_METRICS: tuple[str, ...] = (*BOOTSTRAP_METRICS, *PAIR_METRICS)
 UNDEFINED_FOR_CONSTANT: tuple[str, ...] = tuple(s.name for s in SCORES if s.undefined_for_constant)
 """NaN for a constant predictor: it ranks nothing (selection scores take their chance values)."""
+EXCURSION_LIMIT = 10.0
+"""A row whose out-of-fold predictions leave the range of the targets by more than this many target
+ranges (:func:`prediction_excursion`) is flagged as untrustworthy: its regressor extrapolated."""
+RANK_FOLDS_OF = "spearman"
+"""The rank score whose defined test folds are counted (``rank_folds``): a fold of one configuration's
+seeds, or of tied predictions, defines none, and a mean over few folds is flagged on the leaderboard."""
+FOLD_COLUMN = "__test_fold__"
+"""The test fold, held fixed beside the hyperparameters by the granulated Kendall coefficient."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +154,8 @@ class Evaluation:
     n_dropped: int
     n_folds: int
     draws: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    excursion: float = math.nan
+    rank_folds: int = 0
 
     def row(self, zoo: str, target: str, feature_set: str, kind: str, regressor: str, protocol: str) -> ScoreRow:
         """These scores as the leaderboard row of (zoo, target, feature set, regressor, protocol)."""
@@ -153,6 +174,8 @@ class Evaluation:
             ci_high=self.ci_high,
             fold_std=self.fold_std,
             draws=self.draws,
+            excursion=self.excursion,
+            rank_folds=self.rank_folds,
         )
 
 
@@ -219,16 +242,17 @@ def pair_scores(
     axes: Sequence[str],
     blocks: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """:data:`PAIR_METRICS` of one set of predictions (shape ``(n,)``): granulated Kendall over
-    ``axes`` with every other column of ``hparams`` (``seed`` included) held fixed, over all pairs;
-    conditional mutual information and the PGDL score conditioned on the ``axes`` columns, over the
-    pairs within one of ``blocks`` (shape ``(n,)``: the test fold, so both predictions come from one
-    fitted regressor; all pairs when None). NaN without hyperparameters."""
+    """:data:`PAIR_METRICS` of one set of predictions (shape ``(n,)``), over the pairs within one of
+    ``blocks`` (shape ``(n,)``: the test fold, so both predictions come from one fitted regressor;
+    all pairs when None): granulated Kendall over ``axes`` with every other column of ``hparams``
+    (``seed`` included) and the block held fixed; conditional mutual information and the PGDL score
+    conditioned on the ``axes`` columns. NaN without hyperparameters."""
     if hparams is None or len(y) < 2:
         return dict.fromkeys(PAIR_METRICS, math.nan)
     conditioning = hparams[list(axes)]
+    held = hparams if blocks is None else hparams.assign(**{FOLD_COLUMN: np.asarray(blocks)})
     return {
-        "granulated_kendall": granulated_kendall(pred, y, hparams, axes).value,
+        "granulated_kendall": granulated_kendall(pred, y, held, axes).value,
         "cmi": conditional_mutual_information(pred, y, conditioning, blocks=blocks).value,
         "pgdl": pgdl_score(pred, y, conditioning, blocks=blocks).value,
     }
@@ -253,6 +277,23 @@ def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
         return math.nan, math.nan
     alpha = (1.0 - level) / 2.0
     return float(np.quantile(v, alpha)), float(np.quantile(v, 1.0 - alpha))
+
+
+def prediction_excursion(y: np.ndarray, preds: np.ndarray) -> float:
+    """How far the predictions ``preds`` (any shape) leave the range ``[min y, max y]`` of the targets,
+    in units of that range: 0 when every prediction lies inside it, ``inf`` when the targets are
+    constant and a prediction differs from them, NaN without predictions. Above
+    :data:`EXCURSION_LIMIT` a regressor extrapolated by orders of magnitude (e.g. a training column of
+    numerical noise standardised to huge z-scores on the test fold), and its scores mean nothing."""
+    p = np.asarray(preds, dtype=np.float64)
+    p = p[np.isfinite(p)]
+    if not len(p) or not len(y):
+        return math.nan
+    low, high = float(np.min(y)), float(np.max(y))
+    beyond = max(low - float(p.min()), float(p.max()) - high, 0.0)
+    if beyond == 0.0:
+        return 0.0
+    return beyond / (high - low) if high > low else math.inf
 
 
 # ----------------------------------------------------------------------------- predictions under a split
@@ -349,31 +390,80 @@ def evaluate_feature_set(
             ``seed``). Without ``hparams`` the pair scores are NaN.
         greater_is_better: the target's direction.
 
-    The constant baseline's rank and pair scores are NaN (a constant ranks nothing; pooled across
-    folds its predictions would only reflect fold composition); its regret and precision@k are those
-    of a constant prediction, their chance values (best minus mean target, k / n). A feature set
-    whose every column is constant over the models is the same baseline in disguise and is
-    reported the same way.
+    The constant baseline's rank and pair scores are NaN (a constant ranks nothing); its regret and
+    precision@k are those of a constant prediction, their chance values (best minus mean target,
+    k / n). A feature set whose every column is constant over the models is the same baseline in
+    disguise and is reported the same way.
     """
-    split, seed, n_bootstrap, level = protocol.split, protocol.seed, protocol.n_bootstrap, protocol.ci_level
     y = np.asarray(y, dtype=np.float64)
     groups = np.asarray(groups)
-    codes, names = _stratum_codes(split, strata, groups)
+    codes, names = _stratum_codes(protocol.split, strata, groups)
     keep = np.isfinite(y)
     if X is not None:
         keep &= np.isfinite(X).all(axis=1)
-    n_dropped = int((~keep).sum())
-    y_k, g_k, s_k = y[keep], groups[keep], codes[keep]
     if X is None:
-        X_k = np.zeros((len(y_k), 1))
+        X_k = np.zeros((int(keep.sum()), 1))
         make_estimator = DummyRegressor
     else:
         X_k = X[keep]
     assert make_estimator is not None
-    constant = X is None or len(y_k) == 0 or bool((np.ptp(X_k, axis=0) == 0).all())
+    constant = X is None or not len(X_k) or bool((np.ptp(X_k, axis=0) == 0).all())
     preds, folds = _predictions(
-        split, make_estimator, X_k, y_k, g_k, s_k, names, protocol.n_splits, seed, protocol.n_repeats
+        protocol.split,
+        make_estimator,
+        X_k,
+        y[keep],
+        groups[keep],
+        codes[keep],
+        names,
+        protocol.n_splits,
+        protocol.seed,
+        protocol.n_repeats,
     )
+    return score_predictions(
+        preds,
+        folds,
+        y,
+        groups,
+        keep,
+        protocol,
+        (codes, names),
+        constant=constant,
+        hparams=hparams,
+        axes=axes,
+        greater_is_better=greater_is_better,
+    )
+
+
+def score_predictions(
+    preds: np.ndarray,
+    folds: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    keep: np.ndarray,
+    protocol: Protocol,
+    strata: tuple[np.ndarray, Sequence[str]],
+    *,
+    constant: bool = False,
+    hparams: pd.DataFrame | None = None,
+    axes: Sequence[str] | None = None,
+    greater_is_better: bool = True,
+) -> Evaluation:
+    """Every score of out-of-fold predictions, with intervals, fold spread and draws.
+
+    ``preds`` and ``folds`` (shape ``(repeats, k)``) cover the ``k`` models kept by the boolean mask
+    ``keep`` (shape ``(n,)``) of ``y`` and ``groups``; ``strata`` is every model's integer stratum
+    and the strata's labels. Prediction and selection scores pool each repeat's predictions of a
+    stratum; rank scores (Spearman, Kendall) are computed within each test fold, where one fitted
+    regressor made every prediction, and averaged over folds and repeats; the granulated Kendall
+    coefficient holds the test fold fixed with the other hyperparameters. Each bootstrap resample
+    draws whole groups of the stratum (of every model, then restricted to the kept ones, so that feature
+    sets are paired) and is scored the same way. ``constant``: the predictions are a constant's (rank
+    and pair scores NaN; selection scores at chance).
+    """
+    seed, n_bootstrap, level = protocol.seed, protocol.n_bootstrap, protocol.ci_level
+    codes, names = strata
+    y_k, s_k = y[keep], codes[keep]
     chosen = np.zeros_like(preds) if constant else preds  # what regret and precision@k choose by
     fns = batched_scores(greater_is_better, protocol.top_k)
     hp_k = None if hparams is None else hparams.reset_index(drop=True).loc[keep].reset_index(drop=True)
@@ -386,17 +476,21 @@ def evaluate_feature_set(
         everyone = np.flatnonzero(codes == s)  # resample all models of the stratum, then drop: paired draws
         drawn = group_resamples(groups[everyone], n_bootstrap, seed if single else [seed, s])
         samples = restrict_resamples(drawn, keep[everyone])
-        y_s = y_k[rows]
+        y_s, f_s = y_k[rows], folds[:, rows]
         val, drw = {}, {}
         for name, fn in fns.items():
             p = chosen[:, rows] if name in SELECTION_METRICS else preds[:, rows]
-            val[name] = float(repeat_mean(fn, y_s, p)) if len(rows) >= 2 else math.nan
-            drw[name] = bootstrap_draws(fn, y_s, p, samples)
+            if name in RANK_METRICS:
+                val[name] = float(fold_mean_draws(fn, y_s, p, f_s, [np.arange(len(rows))])[0])
+                drw[name] = fold_mean_draws(fn, y_s, p, f_s, samples)
+            else:
+                val[name] = float(repeat_mean(fn, y_s, p)) if len(rows) >= 2 else math.nan
+                drw[name] = bootstrap_draws(fn, y_s, p, samples)
         values.append(val)
         draws.append(drw)
         if not constant and len(rows) >= 2:
             hp_s = None if hp_k is None else hp_k.iloc[rows].reset_index(drop=True)
-            per_repeat = [pair_scores(preds[r, rows], y_s, hp_s, axes or [], folds[r, rows]) for r in range(len(preds))]
+            per_repeat = [pair_scores(preds[r, rows], y_s, hp_s, axes or [], f_s[r]) for r in range(len(preds))]
             pairs.append({m: np.array([d[m] for d in per_repeat]) for m in PAIR_METRICS})
     value, low, high, fold_std, kept_draws = {}, {}, {}, {}, {}
     for name, fn in fns.items():
@@ -407,6 +501,8 @@ def evaluate_feature_set(
         per_fold = [fn(y_k[folds[r] == k], p[r, folds[r] == k]) for r in range(len(preds)) for k in np.unique(folds[r])]
         finite = [float(v) for v in per_fold if math.isfinite(v)]
         fold_std[name] = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
+        if name == RANK_FOLDS_OF:
+            rank_folds = 0 if constant else len(finite)
     for name in PAIR_METRICS:
         per_repeat = _nanmean(np.stack([p[name] for p in pairs])) if pairs else np.full(len(preds), np.nan)
         value[name] = _scalar(_nanmean(per_repeat))
@@ -418,7 +514,102 @@ def evaluate_feature_set(
             if name in kept_draws:
                 kept_draws[name] = np.full(n_bootstrap, np.nan)
     n_folds = sum(len(np.unique(folds[r])) for r in range(len(preds)))
-    return Evaluation(value, low, high, fold_std, int(keep.sum()), n_dropped, n_folds, kept_draws)
+    return Evaluation(
+        value,
+        low,
+        high,
+        fold_std,
+        int(keep.sum()),
+        int((~keep).sum()),
+        n_folds,
+        kept_draws,
+        _scalar(prediction_excursion(y_k, preds)),
+        rank_folds,
+    )
+
+
+def seed_means(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each model's prediction by the mean target of the other models of its group (the other seeds
+    of its configuration), shape ``(n,)``; NaN for a model whose target is not finite or whose group
+    has no other model with a finite target."""
+    y = np.asarray(y, dtype=np.float64)
+    frame = pd.DataFrame({"g": np.asarray(groups), "y": y, "ok": np.isfinite(y)})
+    total = frame["y"].where(frame["ok"], 0.0).groupby(frame["g"]).transform("sum").to_numpy()
+    count = frame["ok"].groupby(frame["g"]).transform("sum").to_numpy()
+    others = count - frame["ok"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (total - np.where(frame["ok"], y, 0.0)) / others
+    return np.where(frame["ok"].to_numpy() & (others > 0), out, np.nan)
+
+
+def evaluate_ceiling(
+    y: np.ndarray,
+    groups: np.ndarray,
+    protocol: Protocol,
+    *,
+    strata: Sequence[Any] | None = None,
+    hparams: pd.DataFrame | None = None,
+    axes: Sequence[str] | None = None,
+    greater_is_better: bool = True,
+) -> Evaluation:
+    """The noise ceiling: the scores of predicting each model by its configuration's mean target, under
+    the protocol's split (the same test folds and repeats a feature set of these models gets, so rank
+    scores are computed within the same folds): what knowing each configuration's mean exactly gives;
+    the rest is seed-to-seed variation. Prediction and selection scores use :func:`seed_means`, the
+    mean over the *other* seeds, so no model predicts itself. Rank and pair scores use the mean over
+    all its seeds, constant within a configuration: leave-one-out means anti-correlate inside a
+    configuration by construction (a seed's high target lowers its siblings' predictions), which on
+    folds of few configurations would drive the within-fold rank ceiling towards -1. Models without
+    another seed are dropped; with too few groups left, the all-NaN row (:func:`unscored`) and a
+    log line."""
+    y = np.asarray(y, dtype=np.float64)
+    groups = np.asarray(groups)
+    means = seed_means(y, groups)
+    codes, names = _stratum_codes(protocol.split, strata, groups)
+    keep = np.isfinite(y) & np.isfinite(means)
+    try:
+        _, folds = _predictions(
+            protocol.split,
+            DummyRegressor,
+            np.zeros((int(keep.sum()), 1)),
+            y[keep],
+            groups[keep],
+            codes[keep],
+            names,
+            protocol.n_splits,
+            protocol.seed,
+            protocol.n_repeats,
+        )
+    except TooFewGroupsError as exc:
+        why = "no configuration has two or more seeds with a finite target" if not keep.any() else str(exc)
+        log.info("noise ceiling not scored: %s", why)
+        return unscored(means[:, None], y)
+    configuration = pd.Series(y).where(keep).groupby(groups).transform("mean").to_numpy()
+
+    def scores(predicted: np.ndarray) -> Evaluation:
+        preds = np.broadcast_to(predicted[keep], folds.shape).copy()
+        return score_predictions(
+            preds,
+            folds,
+            y,
+            groups,
+            keep,
+            protocol,
+            (codes, names),
+            hparams=hparams,
+            axes=axes,
+            greater_is_better=greater_is_better,
+        )
+
+    values, ranks = scores(means), scores(configuration)
+    ranked = set(UNDEFINED_FOR_CONSTANT)
+
+    def merged(field_name: str) -> dict:
+        a, b = getattr(values, field_name), getattr(ranks, field_name)
+        return {m: (b if m in ranked else a)[m] for m in a}
+
+    fields = {f: merged(f) for f in ("value", "ci_low", "ci_high", "fold_std", "draws")}
+    return dataclasses.replace(values, **fields, rank_folds=ranks.rank_folds)
 
 
 def unscored(X: np.ndarray | None, y: np.ndarray) -> Evaluation:

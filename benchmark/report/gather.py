@@ -21,7 +21,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark.report.leaderboard import gather_sweep, write_leaderboard, write_univariate
+from benchmark.report.leaderboard import gather_sweep, write_leaderboard, write_pairwise, write_univariate
 from benchmark.report.provenance import config_yaml, provenance
 
 
@@ -90,6 +90,9 @@ def gather_leaderboard(
     if any(sweep_dir.glob("*/univariate.csv")):  # each job's univariate view, merged the same way
         univariate = gather_sweep(sweep_dir, "univariate.csv", ["target", "feature"])
         write_univariate(univariate, directory, board, prov, sweep_command(overrides))
+    if any(sweep_dir.glob("*/pairwise.csv")):  # each job's pairwise comparisons, within the job
+        keys = ["zoo", "target", "protocol", "score", "feature_set_a", "regressor_a", "feature_set_b", "regressor_b"]
+        write_pairwise(gather_sweep(sweep_dir, "pairwise.csv", keys), directory, board)
     n_jobs = len(list(sweep_dir.glob("*/scores.csv")))
     return Gathered(md, csv_path, n_jobs, len(frame))
 

@@ -19,11 +19,24 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from benchmark.records import COMPARED_METRICS, COMPARISON_STATS, SCORE_METRICS, SCORE_STATS
+from benchmark.evaluation.protocol import CEILING, EXCURSION_LIMIT
+from benchmark.records import (
+    BEST_STATS,
+    CEILING_SHARED,
+    COMPARED_METRICS,
+    COMPARISON_STATS,
+    GAIN_COLUMNS,
+    GAIN_SCORES,
+    GIVEN,
+    SCORE_METRICS,
+    SCORE_STATS,
+)
 from benchmark.report.stability import read_flags
 from benchmark.scores import SCORES, get_score
 
 KEY_COLUMNS = ["zoo", "target", "feature_set", "kind", "regressor", "protocol"]
+RANKED = frozenset(s.name for s in SCORES if s.family == "rank")
+"""The scores computed within test folds (marked † when few folds define them)."""
 HEADERS: dict[str, str] = {s.name: s.header for s in SCORES}
 """Markdown column of each score of :data:`~benchmark.records.SCORE_METRICS`, with its direction
 (:attr:`benchmark.scores.Score.header`)."""
@@ -60,11 +73,52 @@ def _win_p(win: float, p: float) -> str:
     return "—" if _nan(win) or _nan(p) else f"{win:.2f}, p {p:.3f}"
 
 
+def _vs_best(p: float, tied: float) -> str:
+    """``best`` for the best row, ``tied, p …`` or ``p …`` for the others, — when not compared."""
+    if _nan(tied):
+        return "—"
+    if _nan(p):
+        return "best"
+    return f"tied, p {p:.3f}" if tied else f"p {p:.3f}"
+
+
+def _share(r: Mapping[str, Any]) -> str:
+    shares = [r.get(f"{m}_share_of_ceiling", math.nan) for m in CEILING_SHARED]
+    return "—" if all(_nan(v) for v in shares) else " / ".join("—" if _nan(v) else f"{v:.2f}" for v in shares)
+
+
+def _gain(r: Mapping[str, Any], given: str) -> str:
+    """``ΔR2 +0.12 (p 0.010), Δρ −0.05 (p 0.700)``: the row's gains over ``given``; — without any."""
+    parts = []
+    for m, label in zip(GAIN_SCORES, ("ΔR2", "Δρ"), strict=True):
+        value, p = r.get(f"{m}_gain_{given}", math.nan), r.get(f"{m}_gain_{given}_p", math.nan)
+        if not _nan(value):
+            parts.append(f"{label} {value:+.3f}" + ("" if _nan(p) else f" (p {p:.3f})"))
+    return ", ".join(parts) or "—"
+
+
+def ceiling_line(ceiling: pd.DataFrame) -> str:
+    """The noise ceiling of one table, in words (its row of kind ``ceiling``, or its absence)."""
+    if ceiling.empty or all(_nan(ceiling.iloc[0][f"{m}_value"]) for m in CEILING_SHARED):
+        return (
+            "Noise ceiling: not defined (no configuration has two or more seeds with a finite target, or too few "
+            "such configurations for the folds)."
+        )
+    c = ceiling.iloc[0]
+    parts = [f"{HEADERS[m][:-2]} {_cell(c[f'{m}_value'], c[f'{m}_ci_low'], c[f'{m}_ci_high'])}" for m in CEILING_SHARED]
+    return (
+        f"Noise ceiling ({c['n_models']} models, each predicted by the mean of its configuration's other seeds): "
+        + ", ".join(parts)
+        + "."
+    )
+
+
 def with_score_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with every score column the leaderboard renders (NaN where absent, as in scores
     written before a score existed)."""
     names = [f"{m}_{s}" for m in SCORE_METRICS for s in SCORE_STATS]
-    names += [f"{m}_{s}" for m in COMPARED_METRICS for s in COMPARISON_STATS]
+    names += [f"{m}_{s}" for m in COMPARED_METRICS for s in (*COMPARISON_STATS, *BEST_STATS)]
+    names += [f"{m}_share_of_ceiling" for m in CEILING_SHARED] + ["excursion", "rank_folds", *GAIN_COLUMNS]
     missing = [c for c in names if c not in frame]
     return frame.assign(**dict.fromkeys(missing, math.nan)) if missing else frame
 
@@ -98,7 +152,16 @@ def render_markdown(
         "95% interval in brackets: a group-bootstrap interval, except for gran. Kendall Ψ, CMI and PGDL, "
         "whose interval is the spread over repeats (none with one repeat). ↑: higher is better, ↓: lower. "
         "Regret (in the target's units) and precision@k (k = `protocol.top_k`) choose models by the "
-        "predictions, in the target's direction. `R2 vs baselines` is the share of bootstrap resamples "
+        "predictions, in the target's direction. Spearman and Kendall τ are computed within each test fold "
+        "(one fitted regressor per fold) and averaged over folds and repeats (†: defined in fewer than half of "
+        "the folds, e.g. folds of one configuration's seeds; CSV `rank_folds`). `R2 vs best` is the two-sided "
+        "paired bootstrap p-value against the table's best R2 row, Holm-adjusted over the table; `tied`: "
+        "not distinguishable from it at 0.05 (`<name>.pairwise.csv` compares every two rows). `share of "
+        "ceiling` divides the row's R2 / Spearman by the table's noise ceiling (above it: the row reads "
+        "seed-to-seed differences). `gain over baselines` (parameter count, weight norm, λ_max, trace) and "
+        "`gain over hyperparameters`: the R2 and Spearman of the feature set fitted together with that set, "
+        'minus the set\'s alone, with the one-sided paired p-value of "adds nothing". '
+        "`R2 vs baselines` is the share of bootstrap resamples "
         "where the row's R2 beats the best baseline of the same regressor and the constant, and the "
         "one-sided paired p-value (the CSV has it for every bootstrapped score). `MAE fold sd` is the "
         "standard deviation of the MAE over single test folds (the CSV has the fold spread of every "
@@ -109,6 +172,12 @@ def render_markdown(
             f" ⚠ unstable: the descriptor's model ranking changed with the grid resolution or the direction "
             f"seed in the stability study of experiment `{flag_source}` (docs/stability.md)."
             if "unstable" in flags.values()
+            else ""
+        )
+        + (
+            f" ⚠ extrapolates: the row's out-of-fold predictions leave the targets' range by more than "
+            f"{EXCURSION_LIMIT:g} ranges (column `excursion`); its scores are not a finding."
+            if (pd.to_numeric(frame["excursion"], errors="coerce") > EXCURSION_LIMIT).any()
             else ""
         ),
         "",
@@ -125,10 +194,14 @@ def render_markdown(
         if k not in ("date", "git_commit", "python", "packages", "overrides", "timings_s", "config"):
             lines.append(f"| {k.replace('_', ' ')} | {v} |")
     has_settings = "settings" in frame and frame["settings"].astype(bool).any()
-    for (zoo, target, protocol), block in frame.groupby(["zoo", "target", "protocol"], sort=False):
-        lines += ["", f"## {zoo}: {target} ({protocol})", ""]
+    for (zoo, target, protocol), table in frame.groupby(["zoo", "target", "protocol"], sort=False):
+        is_ceiling = table["kind"] == CEILING
+        block = table[~is_ceiling]
+        lines += ["", f"## {zoo}: {target} ({protocol})", "", ceiling_line(table[is_ceiling]), ""]
         head = (["settings"] if has_settings else []) + ["feature set", "kind", "regressor"]
         head += [HEADERS[m] for m in SCORE_METRICS]
+        head += [f"{get_score(COMPARED).label} vs best", "share of ceiling (R2 / ρ)"]
+        head += [f"gain over {g}" for g in GIVEN]
         head += [f"{get_score(COMPARED).label} vs baselines (win ↑, p ↓)", "MAE fold sd", "models", "folds"]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
@@ -136,8 +209,15 @@ def render_markdown(
             r = row._asdict()
             cells = [f"`{r['settings']}`" if r["settings"] else ""] if has_settings else []
             mark = " ⚠ unstable" if flags.get(r["feature_set"]) == "unstable" else ""
+            mark += " ⚠ extrapolates" if _flagged(r["excursion"]) else ""
             cells += [r["feature_set"] + mark, r["kind"], r["regressor"]]
-            cells += [_cell(r[f"{m}_value"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in SCORE_METRICS]
+            few = _few_rank_folds(r)
+            cells += [
+                _cell(r[f"{m}_value"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]) + ("†" if few and m in RANKED else "")
+                for m in SCORE_METRICS
+            ]
+            cells += [_vs_best(r[f"{COMPARED}_p_vs_best"], r[f"{COMPARED}_tied_with_best"]), _share(r)]
+            cells += [_gain(r, g) for g in GIVEN]
             cells.append(_win_p(r[f"{COMPARED}_win_rate"], r[f"{COMPARED}_p_vs_baseline"]))
             cells.append(_sd(r["mae_fold_std"]))
             dropped = f" ({r['n_dropped']} dropped)" if r["n_dropped"] else ""
@@ -172,6 +252,30 @@ def write_leaderboard(
         csv_path, frame.to_csv(index=False, float_format="%.17g", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     )
     return md, csv_path
+
+
+def _few_rank_folds(r: Mapping[str, Any]) -> bool:
+    """Whether the row's rank scores are defined in fewer than half of its test folds (marked †)."""
+    try:
+        folds, defined = int(r["n_folds"]), int(r.get("rank_folds", 0) or 0)
+    except (TypeError, ValueError):
+        return False
+    return bool(folds) and not _nan(r.get("spearman_value")) and 2 * defined < folds
+
+
+def _flagged(excursion: Any) -> bool:
+    try:
+        return float(excursion) > EXCURSION_LIMIT
+    except (TypeError, ValueError):
+        return False
+
+
+def write_pairwise(frame: pd.DataFrame, directory: str | os.PathLike[str], name: str) -> Path:
+    """Write ``<directory>/<name>.pairwise.csv`` atomically (columns
+    :data:`benchmark.evaluation.comparison.PAIRWISE_COLUMNS`, plus ``settings`` in a sweep)."""
+    path = Path(directory) / f"{name}.pairwise.csv"
+    _atomic_write(path, frame.to_csv(index=False, float_format="%.17g", lineterminator="\n"))
+    return path
 
 
 def _kept(overrides: Sequence[str]) -> set[str]:

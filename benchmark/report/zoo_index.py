@@ -28,6 +28,7 @@ hyperparameter. Training times were measured on this 2-core machine when the mod
 |---|---|---|
 """
 MANIFEST_ROW = "| `manifest` | — | your own checkpoints, listed in a manifest (below) |\n"
+TABLE_ROW = "| `table` | — | your own precomputed feature table, CSV or Parquet (below) |\n"
 OUTRO = """
 Any zoo keeps intermediate models with `zoo.checkpoints=[1,5,10]` (epochs; Adam steps for PINNs):
 each becomes a model with its epoch recorded, in its training run's group. `export_zoo=<folder>`
@@ -61,6 +62,19 @@ opt-in with `dataset.download=true`.
 """
 
 
+TABLE = """## External zoos: feature tables
+
+`landscape-bench zoo=table zoo.path=path/to/table.yaml name=my_table` scores features measured
+elsewhere: a CSV or Parquet file with one row per model (id, group, hyperparameters, targets,
+feature columns) and a table YAML naming its columns, each target's direction and the feature
+sets (each a leaderboard row, beside the hyperparameters reference and the constant baseline).
+Nothing is trained or probed; the protocol, regressors, baselines and comparisons are those of
+every zoo. The YAML's keys and a worked example are in
+[adding_a_zoo.md](adding_a_zoo.md#scoring-a-precomputed-feature-table); `model_diagnosis` above
+is one, a published table shipped in `benchmark/data/model_diagnosis/`.
+"""
+
+
 def _cell(text: str) -> str:
     """``text`` as a Markdown table cell (``|`` escaped)."""
     return text.replace("|", "\\|")
@@ -69,12 +83,12 @@ def _cell(text: str) -> str:
 def header(suite: Sequence[SuiteEntry]) -> str:
     """The page's introduction, with one table row per suite experiment (its zoo and description)."""
     rows = "".join(f"| `{e.zoo}` | `{e.name}` | {_cell(e.description)} |\n" for e in suite)
-    return INTRO + rows + MANIFEST_ROW + OUTRO
+    return INTRO + rows + MANIFEST_ROW + TABLE_ROW + OUTRO
 
 
 def build(board_dir: Path, out: Path, experiments: Sequence[str], suite: Sequence[SuiteEntry] | None = None) -> str:
     """docs/zoos.md: the header (the suite of ``suite``, default :func:`load_suite`), then the zoo
-    summary of each of ``experiments`` from ``board_dir``, then the manifest section."""
+    summary of each of ``experiments`` from ``board_dir``, then the manifest and table sections."""
     parts = [header(load_suite() if suite is None else suite)]
     for name in experiments:
         summary = board_dir / f"{name}.zoo.md"
@@ -87,7 +101,7 @@ def build(board_dir: Path, out: Path, experiments: Sequence[str], suite: Sequenc
         if (board_dir / f"{name}.zoo.png").is_file():
             text += f"\n![{name}]({rel}/{name}.zoo.png)\n"
         parts.append(text)
-    parts.append(MANIFEST)
+    parts += [MANIFEST, TABLE]
     return "\n".join(parts)
 
 

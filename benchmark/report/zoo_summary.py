@@ -31,6 +31,11 @@ def varying_axes(frame: pd.DataFrame, models: Sequence[ModelRecord], order: Sequ
     return [n for n in names if n in frame and n != "seed" and frame[n].astype(str).nunique() > 1]
 
 
+MAX_CONFIGURATION_ROWS = 60
+"""Above this many configurations the summary lists each axis's values (marginal means) instead
+of every configuration (a published table of 1,690 configurations would be 1,690 lines)."""
+
+
 def _fmt(x: float) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
@@ -64,22 +69,31 @@ def summary_markdown(
         if t in frame:
             v = final[t].astype(float)
             lines.append(f"- {t}: min {_fmt(v.min())}, median {_fmt(v.median())}, max {_fmt(v.max())}")
-    if axes:
+    shown = [t for t in targets if t in frame]
+    if axes and final.groupby(axes, dropna=False).ngroups <= MAX_CONFIGURATION_ROWS:
         lines += ["", "Per configuration (final models), mean ± sd over seeds:", ""]
-        head = [*axes, *[t for t in targets if t in frame], "n"]
-        lines.append("| " + " | ".join(head) + " |")
-        lines.append("|" + "---|" * len(head))
-        for keys, block in final.groupby(axes, sort=True, dropna=False):
-            keys = keys if isinstance(keys, tuple) else (keys,)
-            cells = [str(k) for k in keys]
-            for t in targets:
-                if t in frame:
-                    v = block[t].astype(float)
-                    sd = v.std(ddof=1) if len(v) > 1 else math.nan
-                    cells.append(_fmt(v.mean()) + ("" if math.isnan(sd) else f" ± {sd:.2g}"))
-            cells.append(str(len(block)))
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += _mean_table(final, axes, shown)
+    elif axes:
+        lines += ["", "Per value of each axis (final models), mean ± sd over the configurations with it:"]
+        for a in axes:
+            lines += ["", *_mean_table(final, [a], shown)]
     return "\n".join(lines) + "\n"
+
+
+def _mean_table(frame: pd.DataFrame, keys: Sequence[str], targets: Sequence[str]) -> list[str]:
+    """A Markdown table: one row per value of ``keys``, each target's mean ± sd there, the count."""
+    head = [*keys, *targets, "n"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for values, block in frame.groupby(list(keys), sort=True, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        cells = [str(k) for k in values]
+        for t in targets:
+            v = block[t].astype(float)
+            sd = v.std(ddof=1) if len(v) > 1 else math.nan
+            cells.append(_fmt(v.mean()) + ("" if math.isnan(sd) else f" ± {sd:.2g}"))
+        cells.append(str(len(block)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot_zoo(

@@ -189,7 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="extra config overrides, e.g. threads=2")
     args = parser.parse_args(argv)
     if args.steps is None:
-        steps = {e.name: list(e.stability_steps) for e in load_suite()}
+        suite = load_suite()
+        if args.experiment in {e.name for e in suite if e.table}:
+            parser.error(f"--experiment {args.experiment} scores a feature table: it has no landscapes to resample.")
+        steps = {e.name: list(e.stability_steps) for e in suite}
         if args.experiment not in steps:
             parser.error(
                 f"--experiment {args.experiment} is not in the embedded suite, so it has no suite.stability_steps; "

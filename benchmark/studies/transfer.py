@@ -41,7 +41,7 @@ from threadpoolctl import threadpool_limits
 from benchmark import pipeline
 from benchmark.cli import conf_dir, malformed_overrides, unknown_group_options
 from benchmark.descriptors import build_descriptor
-from benchmark.evaluation import build_regressor, compare_with_baselines
+from benchmark.evaluation import build_regressor, compare_rows
 from benchmark.evaluation.design import feature_sets
 from benchmark.evaluation.protocol import CONSTANT, Protocol, evaluate_or_unscored
 from benchmark.records import ScoreRow
@@ -174,7 +174,7 @@ def transfer_rows(
                     greater_is_better=better,
                 )
                 rows.append(ev.row(label, target, fs_name, kind, "mean" if reg_cfg is None else reg_name, PROTOCOL))
-    return compare_with_baselines(rows)
+    return compare_rows(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
