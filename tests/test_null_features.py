@@ -104,6 +104,7 @@ def test_noise_scores_like_noise_on_every_committed_zoo_and_protocol() -> None:
         targets = [c for c in table.columns if c not in ("model_id", "group") and not c.startswith("hp:")]
         groups = table["group"].astype(str).to_numpy()
         axis = stratum_axis(table)
+        own = {"n_bootstrap": 500, **own}  # 1,690 models (model_diagnosis) x 20 draws x 3 protocols
         protocols = [(Protocol(**own), None)]
         if axis is not None:
             strata = table[axis].astype(str).to_numpy()
