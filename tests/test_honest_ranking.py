@@ -258,3 +258,18 @@ def test_the_rank_ceiling_does_not_anticorrelate_sibling_seeds() -> None:
     # what leave-one-seed-out means would do inside one configuration: rank its two seeds backwards
     loo = seed_means(y, groups)
     assert spearman(y[groups == "0"], loo[groups == "0"]) == pytest.approx(-1.0)
+
+
+def test_no_gain_is_reported_from_an_extrapolating_fit() -> None:
+    from benchmark.evaluation.conditional import KIND, combined_name, with_gains
+
+    y, groups, rng = zoo(n_configs=12)
+    X = (y + 0.3 * rng.normal(size=len(y)))[:, None]
+
+    def row(name, kind, excursion=0.0):
+        ev = evaluate_feature_set(X, y, groups, ridge, PROTOCOL)
+        return dataclasses.replace(ev.row("z", "t", name, kind, "ridge", PROTOCOL.name), excursion=excursion)
+
+    rows = [row("f", "landscape"), row("baselines", KIND, 1e3), row(combined_name("f", "baselines"), KIND)]
+    (out,) = with_gains(rows)
+    assert math.isnan(out.gain["r2_gain_baselines"]) and math.isnan(out.gain["spearman_gain_baselines_p"])

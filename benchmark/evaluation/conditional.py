@@ -18,6 +18,7 @@ from typing import Any
 
 from benchmark.evaluation.design import PlannedScore
 from benchmark.evaluation.measures import paired_bootstrap_comparison
+from benchmark.evaluation.protocol import EXCURSION_LIMIT
 from benchmark.records import GAIN_SCORES, GIVEN, ScoreRow
 from benchmark.scores import get_score
 
@@ -95,7 +96,9 @@ def conditional_scores(
 
 def with_gains(rows: Sequence[ScoreRow]) -> list[ScoreRow]:
     """The rows that are not of kind :data:`KIND`, each with its gains over every given set filled
-    from the extra rows (NaN where a row or its partners are missing or have no draws)."""
+    from the extra rows (NaN where a row or its partners are missing or have no draws, and where
+    either fit extrapolates: excursion above
+    :data:`~benchmark.evaluation.protocol.EXCURSION_LIMIT`)."""
     index = {(r.zoo, r.target, r.protocol, r.feature_set, r.regressor): r for r in rows if r.feature_kind == KIND}
     out = []
     for r in rows:
@@ -115,6 +118,8 @@ def _gain(metric: str, given: str, both: ScoreRow | None, alone: ScoreRow | None
     name = f"{metric}_gain_{given}"
     keys = (name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_p")
     if both is None or alone is None or metric not in both.draws or metric not in alone.draws:
+        return dict.fromkeys(keys, math.nan)
+    if max(both.excursion, alone.excursion) > EXCURSION_LIMIT:  # an extrapolating fit: no finding
         return dict.fromkeys(keys, math.nan)
     c = paired_bootstrap_comparison(both.draws[metric], alone.draws[metric], get_score(metric).greater_is_better)
     sign = 1.0 if get_score(metric).greater_is_better else -1.0
