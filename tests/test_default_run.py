@@ -22,7 +22,8 @@ def test_default_run_then_rerun_loads_every_stage(tmp_path):
     from tests.conftest import compose_plain
 
     cfg = compose_plain([], tmp_path)
-    expected = {"constant", *cfg["descriptors"], *cfg["evaluation"]["combinations"], *cfg["evaluation"]["diagram_sets"]}
+    expected = {"constant", "noise_ceiling", *cfg["descriptors"], *cfg["evaluation"]["combinations"]}
+    expected |= set(cfg["evaluation"]["diagram_sets"])
     assert set(board["feature_set"]) == expected
     second = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr

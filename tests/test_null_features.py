@@ -3,13 +3,15 @@ test folds").
 
 A fresh random number per model, cross-validated with ridge, must have a mean Spearman and Kendall τ
 within two standard errors of zero over 20 noise draws, and a 95% interval that covers zero in at
-least 17 of them. Pooled across test folds the rank scores fail this: the training-fold mean drops
-when a high-target group is held out, so the pooled predictions anti-correlate with the targets.
-The fast test uses a synthetic zoo with strong configuration effects (where that bias is largest);
-the slow one every committed zoo (``leaderboards/<zoo>.models.csv``: the models' groups,
-hyperparameters and targets) under every protocol of ``conf/protocol`` that applies to it: group
-K-fold (with the experiment's folds), and within and leave-one-architecture-out where the
-architecture varies.
+least 17 of them (an undefined interval claims nothing and counts as covering). Pooled across test
+folds the rank scores fail this: the training-fold mean drops when a high-target group is held out,
+so the pooled predictions anti-correlate with the targets. The fast test uses a synthetic zoo with
+strong configuration effects (where that bias is largest). The slow one uses every committed zoo
+(``leaderboards/<zoo>.models.csv``: the models' groups, hyperparameters and targets) under every
+protocol of ``conf/protocol`` that applies to it: group K-fold (with the experiment's folds), and
+within and leave-one-architecture-out where the architecture varies. There the checks number in the
+dozens and noise itself fails a few of them, so it prints every failing cell and allows as many as
+chance does (binomial, p < 0.001).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy.stats import binom
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -59,7 +62,7 @@ def violations(draws: dict[str, np.ndarray], where: str) -> list[str]:
         se = value.std(ddof=1) / np.sqrt(len(value))
         if abs(value.mean()) > 2 * se:
             out.append(f"{where}: mean {m} {value.mean():.3f} is not within 2 SE ({se:.3f}) of 0")
-        covers = int(((low <= 0) & (high >= 0)).sum())
+        covers = int((~(low > 0) & ~(high < 0)).sum())  # an undefined interval (NaN) claims nothing
         if covers < 17:
             out.append(f"{where}: {m}'s 95% interval covers 0 in only {covers} of {DRAWS} noise draws")
     return out
@@ -138,4 +141,12 @@ def test_noise_scores_like_noise_on_every_committed_zoo_and_protocol() -> None:
                 cells.append(where)
                 problems += violations(null_draws(y, groups, protocol, strata), where)
     print(f"{len(cells)} (zoo, target, protocol) cells, two rank scores each; violations: {problems or 'none'}")
-    assert not problems, "; ".join(problems)
+    # Each check fails for pure noise with a known probability: the mean beyond 2 SE in 4.6% of cells,
+    # coverage below 17 of 20 in 1.6% (binomial, at exact 95% coverage). Over this many checks a few
+    # such failures are what noise does; more than chance allows (p < 0.001) means a biased protocol.
+    checks = len(RANKS) * len(cells)
+    kinds = {"undefined": 0.0, "not within 2 SE": 0.0455, "covers 0 in only": binom.cdf(16, DRAWS, 0.95)}
+    for kind, rate in kinds.items():
+        found = [p for p in problems if kind in p]
+        allowed = int(binom.ppf(0.999, checks, rate)) if rate else 0
+        assert len(found) <= allowed, f"{len(found)} of {checks} checks fail ({kind}; chance allows {allowed}): {found}"

@@ -43,7 +43,7 @@ from benchmark.zoo import TASKS, table, zoo_specs
 
 log = logging.getLogger(__name__)
 
-VERSION = "5"
+VERSION = "6"
 """Code version of the scores stage (joins every score's store key)."""
 
 

@@ -513,6 +513,13 @@ def score_predictions(
             value[name] = low[name] = high[name] = fold_std[name] = math.nan
             if name in kept_draws:
                 kept_draws[name] = np.full(n_bootstrap, np.nan)
+    g_k = groups[keep]
+    if any(len(np.unique(g_k[s_k == s])) < 2 for s in range(len(names))):
+        # a stratum of one group: every resample draws it again, so the draws would show no spread at
+        # all (a zero-width interval printed as certainty); no interval, no paired comparison
+        for name in fns:
+            low[name] = high[name] = math.nan
+            kept_draws[name] = np.full(n_bootstrap, np.nan)
     n_folds = sum(len(np.unique(folds[r])) for r in range(len(preds)))
     return Evaluation(
         value,
