@@ -19,6 +19,7 @@ from benchmark.landscape.stage import compute_landscape
 from .conftest import compose_plain
 
 
+@pytest.mark.slow  # a full pipeline run in a subprocess or several; the slow suite holds it
 def test_rerun_loads_everything_and_fresh_runs_are_identical(tmp_path):
     cfg = compose_plain(["experiment=tiny"], tmp_path)
     first = pipeline.run(cfg)
@@ -77,6 +78,7 @@ def test_cli_writes_leaderboard_and_second_run_loads_from_store(tmp_path):
     pd.testing.assert_frame_equal(board, pd.read_csv(csv))
 
 
+@pytest.mark.slow  # a full pipeline run in a subprocess or several; the slow suite holds it
 def test_joblib_multirun_gathers_all_jobs(tmp_path):
     args = [
         "-m",
@@ -122,6 +124,7 @@ def test_diverged_model_flows_through_with_reasons(tiny_record, digits):
         assert all(math.isnan(v) for v in row.values.values()) and set(row.reasons) == set(row.values)
 
 
+@pytest.mark.slow  # a full pipeline run in a subprocess or several; the slow suite holds it
 def test_exported_zoo_reloads_through_a_manifest_with_identical_features(tmp_path):
     cfg = compose_plain(["experiment=tiny", f"export_zoo={tmp_path / 'zoo'}"], tmp_path)
     trained = pipeline.run(cfg)

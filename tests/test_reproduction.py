@@ -22,6 +22,7 @@ def test_the_plan_covers_every_run_of_the_study():
     assert experiments[0] == "experiment=timm_arch"  # the longest zoo starts first
 
 
+@pytest.mark.slow  # a full pipeline run in a subprocess or several; the slow suite holds it
 def test_prefetch_on_two_processes_stores_what_a_run_then_loads(tmp_path):
     home = f"paths.home={tmp_path / 'home'}"
     runs = [["experiment=tiny", home], ["experiment=tiny", home, "landscape.seed=1"]]

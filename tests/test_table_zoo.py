@@ -134,6 +134,7 @@ def test_the_dry_run_counts_what_the_run_computes(tmp_path):
     assert result.store_counts["scores"] == (0, planned["scores"][0])
 
 
+@pytest.mark.slow  # a full pipeline run in a subprocess or several; the slow suite holds it
 def test_the_cli_writes_the_leaderboard_and_the_dry_run(tmp_path):
     path = write_table(tmp_path / "t")
     args = ["zoo=table", f"zoo.path={path}", "name=my_table", *FAST, "evaluation.targets=[test_accuracy]"]
