@@ -300,19 +300,17 @@ def prediction_excursion(y: np.ndarray, preds: np.ndarray) -> float:
 
 
 def _predictions(
-    split: str,
+    protocol: Protocol,
     make_estimator: Callable[[], BaseEstimator],
     X: np.ndarray,
     y: np.ndarray,
     groups: np.ndarray,
     strata: np.ndarray,
     names: Sequence[str],
-    n_splits: int,
-    seed: int,
-    n_repeats: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold ``(predictions, fold)`` of shape ``(repeats, n)`` under ``split``; fold ids are
-    unique across strata. ``strata`` holds integer codes, ``names`` their labels."""
+    """Out-of-fold ``(predictions, fold)`` of shape ``(repeats, n)`` under ``protocol``'s split, folds
+    and repeats; fold ids are unique across strata. ``strata`` holds integer codes, ``names`` their labels."""
+    split, n_splits, seed, n_repeats = protocol.split, protocol.n_splits, protocol.seed, protocol.n_repeats
     if split == "group_kfold":
         return out_of_fold_predictions(make_estimator, X, y, groups, n_splits, seed, n_repeats)
     present = np.unique(strata)
@@ -409,16 +407,13 @@ def evaluate_feature_set(
     assert make_estimator is not None
     constant = X is None or not len(X_k) or bool((np.ptp(X_k, axis=0) == 0).all())
     preds, folds = _predictions(
-        protocol.split,
+        protocol,
         make_estimator,
         X_k,
         y[keep],
         groups[keep],
         codes[keep],
         names,
-        protocol.n_splits,
-        protocol.seed,
-        protocol.n_repeats,
     )
     return score_predictions(
         preds,
@@ -576,16 +571,13 @@ def evaluate_ceiling(
     keep = np.isfinite(y) & np.isfinite(means)
     try:
         _, folds = _predictions(
-            protocol.split,
+            protocol,
             DummyRegressor,
             np.zeros((int(keep.sum()), 1)),
             y[keep],
             groups[keep],
             codes[keep],
             names,
-            protocol.n_splits,
-            protocol.seed,
-            protocol.n_repeats,
         )
     except TooFewGroupsError as exc:
         why = "no configuration has two or more seeds with a finite target" if not keep.any() else str(exc)
