@@ -32,10 +32,12 @@ test-slow: $(STAMP)
 # every embedded zoo's leaderboard, plots and zoo summary, then docs/zoos.md, the overall
 # ranking of feature sets across the zoos with landscapes (leaderboards/overall.md; feature tables
 # score other feature sets) and the leave-one-zoo-out transfer board (leaderboards/transfer.md)
+# JOBS experiments run side by side (the most work first; each uses one thread); default 2
+JOBS ?= 2
 leaderboards: $(STAMP)
 	suite="$$($(BIN)/landscape-bench-suite)" || exit 1; \
 	ranked="$$($(BIN)/landscape-bench-suite --landscapes)" || exit 1; \
-	for e in $$suite; do $(BIN)/landscape-bench experiment=$$e || exit 1; done; \
+	$(BIN)/landscape-bench-suite --heaviest-first | xargs -P $(JOBS) -I{} $(BIN)/landscape-bench experiment={} || exit 1; \
 	$(BIN)/landscape-bench-zoo-index leaderboards docs/zoos.md $$suite || exit 1; \
 	$(BIN)/landscape-bench-overall leaderboards $$ranked
 	$(MAKE) transfer

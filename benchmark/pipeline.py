@@ -10,9 +10,10 @@ keys) and loaded from the store when present, so a rerun recomputes nothing and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -148,7 +149,7 @@ def compute_zoo(s: State) -> None:
         def train(i: int) -> TrainingRun:
             return train_run(task, specs[i], s.data, cfg["dataset"]["name"], checkpoints)
 
-        with s.bar(len(specs), f"zoo {zoo['name']}: train") as bar:
+        with s.bar(len(specs), "train") as bar:
             runs = s.store.map("run", run_keys, TrainingRun, train, progress=bar.update)
         s.models = [m for run in runs for m in run.models]
         s.keys["model"] = [f"{key}@{m.epoch}" for key, run in zip(run_keys, runs, strict=True) for m in run.models]
@@ -234,12 +235,14 @@ def plan_features(s: State) -> list[PlanRow]:
 def compute_features(s: State) -> None:
     """One FeatureRow per (model, descriptor); the feature table (NaN where undefined)."""
     rows = {}
-    for (name, desc), keys in zip(s.descriptors.items(), _feature_keys(s), strict=True):
+    all_keys = _feature_keys(s)
+    with s.bar(sum(len(k) for k in all_keys), "descriptors", unit="feature row") as bar:
+        for (name, desc), keys in zip(s.descriptors.items(), all_keys, strict=True):
 
-        def one(i: int, desc: Descriptor = desc) -> FeatureRow:
-            return desc.compute(DescriptorInputs(**{r: s.outputs[r][i] for r in _input_names(desc)}))
+            def one(i: int, desc: Descriptor = desc) -> FeatureRow:
+                return desc.compute(DescriptorInputs(**{r: s.outputs[r][i] for r in _input_names(desc)}))
 
-        rows[name] = s.store.map("features", keys, FeatureRow, one)
+            rows[name] = s.store.map("features", keys, FeatureRow, one, progress=bar.update)
     s.features = feature_table(s.models, rows)
     if s.table is not None:  # the table's feature sets, beside the descriptors' columns
         s.features = s.features.join(s.table.features)
@@ -324,7 +327,9 @@ TIMED = {"run": "zoo", "features": "descriptors", "scores": "evaluation", "univa
 """Stages reported under another name in the timings (the leaderboard's "seconds per stage")."""
 
 
-def _state(cfg: Mapping[str, Any]) -> State:
+def initial_state(cfg: Mapping[str, Any]) -> State:
+    """A run's state before its first stage: plugins loaded, the config validated, the descriptors
+    built, the store opened."""
     load_plugins(cfg.get("plugins") or [])
     validate(cfg)
     if cfg["zoo"].get("source") == TABLE:  # no weights to describe: the table's feature sets stand in
@@ -340,13 +345,21 @@ def run(cfg: Mapping[str, Any], score: bool = True) -> RunResult:
     BLAS libraries and OpenMP all limited to ``threads`` (see :func:`numerics`). With ``score=False``
     the run stops after the descriptors (its ``scores`` are empty): for studies that evaluate the
     features their own way."""
-    s = _state(cfg)
-    previous = torch.get_num_threads()  # restored: the next run in this process starts from the default
+    s = initial_state(cfg)
+    with compute_limits(cfg):
+        return _run(s, score)
+
+
+@contextlib.contextmanager
+def compute_limits(cfg: Mapping[str, Any]) -> Iterator[None]:
+    """torch, the BLAS libraries and OpenMP limited to the config's ``threads`` inside the block;
+    torch's thread count is restored after it (the next run in this process starts from the default)."""
+    previous = torch.get_num_threads()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
     try:
         with threadpool_limits(limits=compute_threads(cfg)):
-            return _run(s, score)
+            yield
     finally:
         torch.set_num_threads(previous)
 
@@ -378,7 +391,7 @@ def plan(
     ``keys``, when given, receives every planned artifact per stage with a known key,
     ``{key: already stored}`` (so a sweep can count artifacts that several jobs share once).
     """
-    s = _state(cfg)
+    s = initial_state(cfg)
     keys = {} if keys is None else keys
     rows = [row for stage in STAGES if stage.wanted(s, score) for row in stage.plan(s)]
     keys.update({row.stage: row.keys for row in rows if row.keys is not None})

@@ -6,7 +6,11 @@ The stages themselves are declared, in order, in :data:`benchmark.pipeline.STAGE
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +23,57 @@ from benchmark.descriptors import Descriptor
 from benchmark.evaluation.comparison import pairwise_comparisons
 from benchmark.records import Curvature, Landscape, ModelRecord, ScoreRow
 from benchmark.store import ArtifactStore
+
+log = logging.getLogger("benchmark")
+
+PROGRESS_SECONDS = 30.0
+"""How often a stage logs its progress when the output is not a terminal (CI, SLURM, a redirected log)."""
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class Progress:
+    """Progress of a stage's items: a tqdm bar on a terminal; elsewhere a log line every ``every``
+    seconds (done, total, elapsed, time left at the pace so far), written from a timer thread so that
+    a slow item (one long training run) still shows the stage is alive. Use as a context manager and
+    call :meth:`update` once per finished item."""
+
+    def __init__(self, total: int, desc: str, unit: str = "model", every: float = PROGRESS_SECONDS, stream=None):
+        self.total, self.desc, self.unit, self.every = total, desc, unit, every
+        self.done = 0
+        self._start = time.monotonic()
+        self._stop = threading.Event()
+        terminal = (stream or sys.stderr).isatty()
+        self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, disable=not terminal, dynamic_ncols=True)
+        self._timer = None if terminal or total == 0 else threading.Thread(target=self._beat, daemon=True)
+
+    def line(self) -> str:
+        """``"<desc>: 3/40 models, 1m05s elapsed, about 13m20s left"`` (no estimate before the first item)."""
+        elapsed = time.monotonic() - self._start
+        left = f", about {_duration(elapsed / self.done * (self.total - self.done))} left" if self.done else ""
+        return f"{self.desc}: {self.done}/{self.total} {self.unit}s, {_duration(elapsed)} elapsed{left}"
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            log.info("%s", self.line())
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self._bar.update(n)
+
+    def __enter__(self) -> Progress:
+        if self._timer is not None:
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+        self._bar.close()
 
 
 @dataclass
@@ -95,8 +150,10 @@ class State:
             univariate=self.univariate,
         )
 
-    def bar(self, total: int, desc: str, unit: str = "model") -> tqdm:
-        return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=None, dynamic_ncols=True)
+    def bar(self, total: int, desc: str, unit: str = "model") -> Progress:
+        """The progress of ``total`` items of one stage, named ``"<zoo>: <desc>"`` (runs side by side
+        share a log)."""
+        return Progress(total, f"{self.cfg['zoo']['name']}: {desc}", unit)
 
 
 @dataclass(frozen=True)

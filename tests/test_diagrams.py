@@ -8,6 +8,7 @@ from sklearn.linear_model import Ridge
 
 from benchmark.evaluation.diagrams import (
     VECTORIZERS,
+    DiagramDistances,
     DiagramKNNRegressor,
     DiagramLookup,
     diagram_distance,
@@ -65,12 +66,17 @@ def test_vectorizer_is_fitted_on_the_training_fold_only():
 
 def test_diagram_knn_by_hand():
     diagrams = [np.array([[0.0, 1.0]]), np.array([[0.0, 1.1]]), np.array([[0.0, 3.0]]), np.array([[0.0, 2.9]])]
-    knn = DiagramKNNRegressor(diagrams, n_neighbors=1).fit(np.array([[0], [2]]), np.array([10.0, 30.0]))
+    distances = DiagramDistances(diagrams)
+    knn = DiagramKNNRegressor(distances, n_neighbors=1).fit(np.array([[0], [2]]), np.array([10.0, 30.0]))
     np.testing.assert_array_equal(knn.predict(np.array([[1], [3]])), [10.0, 30.0])
-    knn2 = DiagramKNNRegressor(diagrams, n_neighbors=2).fit(np.array([[0], [2]]), np.array([10.0, 30.0]))
+    knn2 = DiagramKNNRegressor(distances, n_neighbors=2).fit(np.array([[0], [2]]), np.array([10.0, 30.0]))
     np.testing.assert_array_equal(knn2.predict(np.array([[1]])), [20.0])
+    expected = [[diagram_distance(a, b) for b in diagrams] for a in diagrams]
+    np.testing.assert_allclose(distances.matrix, expected, atol=1e-12)  # every pair, computed once
     with pytest.raises(ValueError, match="diagram distance 'l2' is unknown"):
         diagram_distance(diagrams[0], diagrams[1], "l2")
+    with pytest.raises(ValueError, match="diagram distance 'l2' is unknown"):
+        DiagramDistances(diagrams, "l2")
 
 
 @pytest.mark.parametrize(

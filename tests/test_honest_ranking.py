@@ -15,7 +15,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmark.evaluation import Protocol, evaluate_feature_set
+from benchmark.evaluation import Protocol, evaluate_feature_set, resampled
 from benchmark.evaluation.bootstrap import fold_mean_draws
 from benchmark.evaluation.comparison import TIE_ALPHA, compare_rows, pairwise_comparisons
 from benchmark.evaluation.diagrams import CommonScale
@@ -71,7 +71,7 @@ def test_fold_mean_is_the_mean_of_per_fold_spearman() -> None:
     expected = np.mean(
         [spearmanr(y[folds[r] == k], preds[r, folds[r] == k])[0] for r in range(2) for k in np.unique(folds[r])]
     )
-    got = fold_mean_draws(spearman, y, preds, folds, [np.arange(12)])[0]
+    got = fold_mean_draws(resampled.spearman, y, preds, folds, np.ones((1, 12)))[0]
     assert got == pytest.approx(expected, abs=1e-12)
 
 

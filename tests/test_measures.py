@@ -13,6 +13,8 @@ import pytest
 from scipy import stats
 from sklearn.metrics import root_mean_squared_error
 
+from benchmark.evaluation import resampled
+from benchmark.evaluation.bootstrap import group_counts, pooled_draws
 from benchmark.evaluation.measures import (
     conditional_mutual_information,
     granulated_kendall,
@@ -22,8 +24,7 @@ from benchmark.evaluation.measures import (
     precision_at_k,
     univariate_spearman,
 )
-from benchmark.evaluation.metrics import kendall_tau_a, r2, rmse
-from benchmark.evaluation.protocol import bootstrap_draws, group_resamples, restrict_resamples
+from benchmark.evaluation.metrics import kendall_tau_a, rmse
 
 # ----------------------------------------------------------------------------- RMSE, tau-a
 
@@ -299,28 +300,25 @@ def test_paired_comparison_on_aligned_group_resamples_separates_signal_from_nois
     y = rng.normal(size=45)
     informative = (y + 0.5 * rng.normal(size=45))[None, :]  # (repeats=1, n) like out-of-fold predictions
     noise = rng.normal(size=(1, 45))
-    samples = group_resamples(groups, 400, seed=0)
-    a, b = bootstrap_draws(r2, y, informative, samples), bootstrap_draws(r2, y, noise, samples)
+    counts = group_counts(groups, 400, seed=0)
+    a, b = pooled_draws(resampled.r2, y, informative, counts), pooled_draws(resampled.r2, y, noise, counts)
     better = paired_bootstrap_comparison(a, b)
     assert better.win_rate > 0.95 and better.p_value < 0.05 and better.delta_ci_low > 0
     worse = paired_bootstrap_comparison(b, a)
     assert worse.win_rate < 0.05 and worse.p_value > 0.95
 
 
-def test_restricted_resamples_draw_the_same_groups_for_every_feature_set():
+def test_group_counts_draw_whole_groups_and_stay_paired_when_columns_are_dropped():
     groups = np.array(["a", "a", "b", "b", "c", "c"])
-    samples = group_resamples(groups, 50, seed=1)
+    counts = group_counts(groups, 50, seed=1)
+    assert counts.shape == (50, 6) and (counts.sum(axis=1) == 6).all()  # three groups of two drawn
+    np.testing.assert_array_equal(counts[:, 0::2], counts[:, 1::2])  # both models of a group, always
+    np.testing.assert_array_equal(counts, group_counts(groups, 50, seed=1))
     keep = np.array([True, False, True, True, False, False])  # a feature set that lost models 1, 4 and 5
-    restricted = restrict_resamples(samples, keep)
-    kept_rows = np.flatnonzero(keep)  # [0, 2, 3]
-    for full, sub in zip(samples, restricted, strict=True):
-        # the same models, minus the dropped ones, as positions among the kept rows
-        np.testing.assert_array_equal(kept_rows[sub], full[keep[full]])
-    everything = restrict_resamples(samples, np.ones(6, dtype=bool))
-    assert all(np.array_equal(s, f) for s, f in zip(everything, samples, strict=True))
-    # a resample left with fewer than two models has no score
+    np.testing.assert_array_equal(counts[:, keep], counts[:, [0, 2, 3]])  # the same draws, restricted
+    # a resample left with fewer than two copies has no score
     y, p = np.arange(3.0), np.arange(3.0)[None, :]
-    draws = bootstrap_draws(rmse, y, p, [np.array([], dtype=int), np.array([1]), np.array([0, 1, 2])])
+    draws = pooled_draws(resampled.rmse, y, p, np.array([[0.0, 0, 0], [0, 1, 0], [1, 1, 1]]))
     assert np.isnan(draws[:2]).all() and draws[2] == 0.0
 
 

@@ -12,11 +12,10 @@ import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 
 from benchmark import pipeline
-from benchmark.evaluation import Protocol, compare_with_baselines, design, evaluate_feature_set
-from benchmark.evaluation.bootstrap import bootstrap_draws, group_resamples, restrict_resamples
+from benchmark.evaluation import Protocol, compare_with_baselines, design, evaluate_feature_set, resampled
+from benchmark.evaluation.bootstrap import group_counts, pooled_draws
 from benchmark.evaluation.comparison import baselines_of
 from benchmark.evaluation.measures import paired_bootstrap_comparison
-from benchmark.evaluation.metrics import mae
 from benchmark.evaluation.protocol import ALL_METRICS, BOOTSTRAP_METRICS, PAIR_METRICS
 from benchmark.evaluation.univariate import univariate_frame
 from benchmark.records import COMPARED_METRICS, SCORE_METRICS, ScoreRow
@@ -80,11 +79,11 @@ def test_bootstrap_draws_are_shared_by_feature_sets_that_drop_different_models()
     X[4, 0] = np.nan  # this feature set loses model 4
     ev = evaluate_feature_set(X, y, groups, Ridge, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=100))
     keep = np.isfinite(X).all(axis=1)
-    samples = restrict_resamples(group_resamples(groups, 100, 0), keep)  # drawn over every model
+    counts = group_counts(groups, 100, 0)[:, keep]  # drawn over every model, then restricted
     from benchmark.evaluation.protocol import out_of_fold_predictions
 
     preds, _ = out_of_fold_predictions(Ridge, X[keep], y[keep], groups[keep], 4, 0, 2)
-    np.testing.assert_allclose(ev.draws["mae"], bootstrap_draws(mae, y[keep], preds, samples))
+    np.testing.assert_allclose(ev.draws["mae"], pooled_draws(resampled.mae, y[keep], preds, counts))
     assert ev.ci_low["mae"] == pytest.approx(np.quantile(ev.draws["mae"], 0.025))
 
 

@@ -44,3 +44,19 @@ def test_every_stage_is_declared_once_with_its_version():
 
     versions = {s.name: s.version for s in pipeline.STAGES}
     assert versions["landscape"] == landscape.VERSION and versions["curvature"] == curvature.VERSION
+
+
+def test_progress_off_a_terminal_logs_at_a_steady_interval_even_while_an_item_runs(caplog) -> None:
+    import io
+    import time
+
+    from benchmark.stage import Progress
+
+    with caplog.at_level("INFO", logger="benchmark"), Progress(3, "landscape", every=0.05, stream=io.StringIO()) as p:
+        time.sleep(0.17)  # one slow item: the stage still reports
+        p.update()
+        time.sleep(0.12)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("landscape:")]
+    assert len(lines) >= 4, lines
+    assert lines[0].startswith("landscape: 0/3 models, ") and "left" not in lines[0]
+    assert lines[-1].startswith("landscape: 1/3 models, ") and lines[-1].endswith(" left")

@@ -1,77 +1,61 @@
-"""Cluster bootstrap over groups: resamples of whole training configurations, scored in batches.
+"""Cluster bootstrap over groups: resamples of whole training configurations, scored all at once.
 
-Resamples are drawn once over every model of a zoo (or of a stratum) from a seed, then restricted to
-the models a feature set keeps, so two feature sets are scored on the same groups, resample by
-resample: their draws are paired.
+A resample is a vector of multiplicities, one per model (how often its group was drawn), so ``B``
+resamples are one ``(B, n)`` array and every score of them is a few matrix products
+(:mod:`benchmark.evaluation.resampled`). Resamples are drawn once over every model of a zoo (or of
+a stratum) from a seed, then restricted to the models a feature set keeps (its columns), so two
+feature sets are scored on the same groups, resample by resample: their draws are paired.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from benchmark.evaluation.resampled import ResampledScore
 
-def repeat_mean(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], y: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    """Score of each repeat's predictions (last axis = models), averaged over the repeat axis -2,
-    ignoring repeats where it is undefined."""
-    values = fn(np.broadcast_to(y, preds.shape), preds)
+
+def group_counts(groups: np.ndarray, n_boot: int, seed: int | Sequence[int]) -> np.ndarray:
+    """``n_boot`` cluster-bootstrap resamples of the models, shape ``(n_boot, n)``: each draws as many
+    groups as there are, with replacement, and holds every model of a drawn group once per draw. The
+    same ``groups`` and ``seed`` (an integer, or integers for ``numpy.random.default_rng``) give the
+    same resamples, so scores of two feature sets on one zoo are paired; restricting the columns to
+    the models a feature set keeps (``counts[:, keep]``) keeps them paired."""
+    labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = len(labels)
+    rng = np.random.default_rng(seed)
+    drawn = np.array([rng.integers(0, n_groups, n_groups) for _ in range(n_boot)], dtype=np.int64)
+    drawn = drawn.reshape(n_boot, n_groups)
+    offsets = (n_groups * np.arange(n_boot))[:, None]
+    per_group = np.bincount((drawn + offsets).ravel(), minlength=n_boot * n_groups).reshape(n_boot, n_groups)
+    return per_group[:, inverse.reshape(-1)].astype(np.float64)
+
+
+def _nanmean(values: np.ndarray, axis: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN -> NaN is the intended result
-        return np.nanmean(values, axis=-1)
+        return np.nanmean(values, axis=axis)
 
 
-def group_resamples(groups: np.ndarray, n_boot: int, seed: int | Sequence[int]) -> list[np.ndarray]:
-    """``n_boot`` cluster-bootstrap resamples of the models: each draws as many groups as there are,
-    with replacement, and takes all models of each drawn group. Returns row indices into ``groups``
-    (one array per resample; lengths differ when groups differ in size). The same ``groups`` and
-    ``seed`` (an integer, or integers for ``numpy.random.default_rng``) give the same resamples, so
-    scores of two feature sets on one zoo are paired."""
-    labels, inverse = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inverse == g) for g in range(len(labels))]
-    rng = np.random.default_rng(seed)
-    return [np.concatenate([members[g] for g in rng.integers(0, len(labels), len(labels))]) for _ in range(n_boot)]
-
-
-def restrict_resamples(samples: list[np.ndarray], keep: np.ndarray) -> list[np.ndarray]:
-    """Resamples of the whole zoo (:func:`group_resamples` on every model's group) restricted to the
-    models in the boolean mask ``keep`` (shape ``(n,)``), as indices into the kept rows. Feature sets
-    that drop different models (non-finite features) still see the same groups drawn, resample by
-    resample, which :func:`benchmark.evaluation.measures.paired_bootstrap_comparison` needs."""
-    position = np.cumsum(keep) - 1  # index among the kept rows
-    return [position[s[keep[s]]] for s in samples]
-
-
-def bootstrap_draws(
-    fn: Callable[[np.ndarray, np.ndarray], np.ndarray], y: np.ndarray, preds: np.ndarray, samples: list[np.ndarray]
-) -> np.ndarray:
-    """Repeat-averaged score ``fn`` of every resample, in resample order: shape ``(len(samples),)``.
+def pooled_draws(fn: ResampledScore, y: np.ndarray, preds: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Score ``fn`` of each repeat's predictions over every model, averaged over the repeats where it
+    is defined, for every resample: shape ``(B,)``.
 
     ``y`` has shape ``(n,)``, ``preds`` ``(repeats, n)`` (out-of-fold predictions, or one feature as
-    ``(1, n)``), ``samples`` row indices from :func:`group_resamples`. Resamples of equal length are
-    scored in one batch; one of fewer than two models scores NaN. Two feature sets scored on the
-    same samples give aligned draws, the input of
-    :func:`benchmark.evaluation.measures.paired_bootstrap_comparison`.
+    ``(1, n)``), ``counts`` ``(B, n)`` from :func:`group_counts`; ``np.ones((1, n))`` scores the
+    predictions themselves. Two feature sets scored on the same counts give aligned draws, the input
+    of :func:`benchmark.evaluation.measures.paired_bootstrap_comparison`.
     """
-    out = np.full(len(samples), np.nan)
-    lengths = np.array([len(s) for s in samples])
-    for length in np.unique(lengths[lengths >= 2]):
-        pos = np.flatnonzero(lengths == length)
-        idx = np.stack([samples[i] for i in pos])  # (b, length)
-        out[pos] = repeat_mean(fn, y[idx][:, None, :], np.transpose(preds[:, idx], (1, 0, 2)))
-    return out
+    return _nanmean(np.stack([fn(y, p, counts) for p in preds]), axis=0)
 
 
 def fold_mean_draws(
-    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    y: np.ndarray,
-    preds: np.ndarray,
-    folds: np.ndarray,
-    samples: list[np.ndarray],
+    fn: ResampledScore, y: np.ndarray, preds: np.ndarray, folds: np.ndarray, counts: np.ndarray
 ) -> np.ndarray:
     """Score ``fn`` within each test fold, averaged over the folds and repeats where it is defined, for
-    every resample: shape ``(len(samples),)``.
+    every resample: shape ``(B,)``.
 
     ``preds`` and ``folds`` have shape ``(repeats, n)`` (``folds[r, i]``: the test fold of model i in
     repeat r). Within a fold one fitted regressor made every prediction, so a score there compares
@@ -79,15 +63,11 @@ def fold_mean_draws(
     a high-target group is held out and give an uninformative feature a negative rank correlation
     (docs/protocol.md, "Rank scores within test folds"). Resample b keeps, in each fold, the drawn
     models of that fold (with their multiplicity); a fold with fewer than two of them is left out of
-    b's mean. ``samples=[np.arange(n)]`` gives the score of the predictions themselves.
+    b's mean. ``counts=np.ones((1, n))`` gives the score of the predictions themselves.
     """
-    total = np.zeros(len(samples))
-    count = np.zeros(len(samples))
-    for r in range(preds.shape[0]):
-        for k in np.unique(folds[r]):
-            inside = folds[r] == k
-            d = bootstrap_draws(fn, y[inside], preds[r : r + 1, inside], restrict_resamples(samples, inside))
-            ok = np.isfinite(d)
-            total[ok] += d[ok]
-            count[ok] += 1
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    per_fold = [
+        fn(y[inside], preds[r, inside], counts[:, inside])
+        for r in range(preds.shape[0])
+        for inside in (folds[r] == k for k in np.unique(folds[r]))
+    ]
+    return _nanmean(np.stack(per_fold), axis=0) if per_fold else np.full(len(counts), np.nan)

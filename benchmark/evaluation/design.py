@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
@@ -24,7 +24,13 @@ from sklearn.base import BaseEstimator
 
 from benchmark.descriptors import DESCRIPTORS, Descriptor
 from benchmark.errors import ConfigError
-from benchmark.evaluation.diagrams import DISTANCES, VECTORIZERS, DiagramKNNRegressor, diagram_pipeline
+from benchmark.evaluation.diagrams import (
+    DISTANCES,
+    VECTORIZERS,
+    DiagramDistances,
+    DiagramKNNRegressor,
+    diagram_pipeline,
+)
 from benchmark.evaluation.protocol import (
     CEILING,
     CONSTANT,
@@ -43,7 +49,7 @@ from benchmark.zoo import TASKS, table, zoo_specs
 
 log = logging.getLogger(__name__)
 
-VERSION = "6"
+VERSION = "7"
 """Code version of the scores stage (joins every score's store key)."""
 
 
@@ -408,7 +414,8 @@ def design(
 @dataclass(frozen=True)
 class ScoreJob:
     """A planned row with its data: features ``X`` (shape ``(n, d)``; None for the constant; the
-    landscape index column for a diagram set, whose diagrams are in ``diagrams``) and target ``y``."""
+    landscape index column for a diagram set, whose diagrams are in ``diagrams``) and target ``y``;
+    a diagram set compared by distance shares the run's ``distances`` between those diagrams."""
 
     planned: PlannedScore
     X: np.ndarray | None
@@ -416,6 +423,7 @@ class ScoreJob:
     inputs: Mapping[str, Any]  # what identifies the features in the key: columns, or a diagram spec
     data_digest: str
     diagrams: Sequence[np.ndarray] = ()
+    distances: DiagramDistances | None = field(default=None, compare=False)
 
     def key_config(self, d: Design) -> dict[str, Any]:
         """Everything that changes this row's scores but the data (which its digest stands for)."""
@@ -441,7 +449,8 @@ class ScoreJob:
         if spec is None:
             return lambda: build_regressor(p.regressor, p.regressor_config)
         if "distance" in spec:
-            return lambda: DiagramKNNRegressor(self.diagrams, int(spec.get("n_neighbors", 3)), spec["distance"])
+            assert self.distances is not None
+            return lambda: DiagramKNNRegressor(self.distances, int(spec.get("n_neighbors", 3)))
         return lambda: diagram_pipeline(
             self.diagrams,
             spec["vectorizer"],
@@ -460,6 +469,7 @@ def score_jobs(
     """Each planned row with its data; a feature set without any feature column is skipped (logged)."""
     groups = "\0".join(d.groups).encode()
     diagrams: dict[int, tuple[list[np.ndarray], np.ndarray]] = {}
+    distances: dict[tuple[int, str], DiagramDistances] = {}  # computed once per run, when a row first asks
     jobs, empty = [], set()
     for p in planned:
         y = d.targets[p.target]
@@ -469,7 +479,11 @@ def score_jobs(
                 diagrams[homology] = landscape_diagrams(landscapes, homology)
             dgms, X = diagrams[homology]
             digest = _digest(b"".join(g.tobytes() for g in dgms), X.tobytes(), y.tobytes(), groups)
-            jobs.append(ScoreJob(p, X, y, {"diagram_set": dict(p.diagram_set)}, digest, dgms))
+            metric = p.diagram_set.get("distance")
+            if metric is not None and (homology, metric) not in distances:
+                distances[homology, metric] = DiagramDistances(dgms, metric)
+            shared = None if metric is None else distances[homology, metric]
+            jobs.append(ScoreJob(p, X, y, {"diagram_set": dict(p.diagram_set)}, digest, dgms, shared))
             continue
         cols = sorted(c for c in features.columns if c.split("__", 1)[0] in p.members or c in p.members)
         if p.members and not cols:

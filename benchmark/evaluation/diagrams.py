@@ -119,14 +119,40 @@ def diagram_distance(a: np.ndarray, b: np.ndarray, metric: str = "bottleneck") -
     raise ValueError(f"diagram distance {metric!r} is unknown; use one of {DISTANCES}.")
 
 
+class DiagramDistances:
+    """The distances between every two of a zoo's diagrams, computed once, on first use, and shared
+    by every fold, repeat, target and regressor that asks: a k-NN regressor needs each test diagram's
+    distance to every training one, which per row and repeat would recompute almost all ``n^2 / 2``
+    pairs again (``n = 800``: about 2.9 million bottleneck distances per row instead of 320,000 for
+    the run)."""
+
+    def __init__(self, diagrams: Sequence[np.ndarray], metric: str = "bottleneck") -> None:
+        if metric not in DISTANCES:
+            raise ValueError(f"diagram distance {metric!r} is unknown; use one of {DISTANCES}.")
+        self.diagrams = diagrams
+        self.metric = metric
+        self._matrix: np.ndarray | None = None
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """Shape ``(n, n)``, symmetric, zero diagonal."""
+        if self._matrix is None:
+            n = len(self.diagrams)
+            m = np.zeros((n, n))
+            for i in range(n):
+                for j in range(i):
+                    m[i, j] = m[j, i] = diagram_distance(self.diagrams[i], self.diagrams[j], self.metric)
+            self._matrix = m
+        return self._matrix
+
+
 class DiagramKNNRegressor(RegressorMixin, BaseEstimator):
     """Mean target of the ``n_neighbors`` training diagrams nearest to each test diagram
-    (ties broken by training order); ``X`` holds model row indices into ``diagrams``."""
+    (ties broken by training order); ``X`` holds model row indices into the diagrams of ``distances``."""
 
-    def __init__(self, diagrams: Sequence[np.ndarray], n_neighbors: int = 3, metric: str = "bottleneck") -> None:
-        self.diagrams = diagrams
+    def __init__(self, distances: DiagramDistances, n_neighbors: int = 3) -> None:
+        self.distances = distances
         self.n_neighbors = n_neighbors
-        self.metric = metric
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> DiagramKNNRegressor:
         self.train_ = np.asarray(X).reshape(len(X), -1)[:, 0].astype(int)
@@ -135,8 +161,6 @@ class DiagramKNNRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         k = min(self.n_neighbors, len(self.train_))
-        out = np.empty(len(X))
-        for row, i in enumerate(np.asarray(X).reshape(len(X), -1)[:, 0].astype(int)):
-            dist = np.array([diagram_distance(self.diagrams[i], self.diagrams[j], self.metric) for j in self.train_])
-            out[row] = self.y_[np.argsort(dist, kind="stable")[:k]].mean()
-        return out
+        test = np.asarray(X).reshape(len(X), -1)[:, 0].astype(int)
+        dist = self.distances.matrix[np.ix_(test, self.train_)]
+        return self.y_[np.argsort(dist, axis=1, kind="stable")[:, :k]].mean(axis=1)

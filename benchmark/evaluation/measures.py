@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from benchmark.evaluation.bootstrap import bootstrap_draws, group_resamples
-from benchmark.evaluation.metrics import kendall_tau_a, spearman
+from benchmark.evaluation import resampled
+from benchmark.evaluation.bootstrap import group_counts
+from benchmark.evaluation.metrics import spearman
 
 HParams = pd.DataFrame | Mapping[str, Sequence[Any]]
 
@@ -123,14 +124,15 @@ def granulated_kendall(
         raise ValueError(f"granulated_kendall axes {unknown} are not hyperparameter columns; valid: {list(codes)}.")
     per_axis: dict[str, float] = {}
     n_groups: dict[str, int] = {}
+    concordance = np.sign(t[:, None] - t[None, :]) * np.sign(m[:, None] - m[None, :])
     for axis in chosen:
         gid = _group_ids([codes[c] for c in codes if c != axis], len(m))
-        taus = []
-        for g in np.unique(gid):
-            members = np.flatnonzero(gid == g)
-            if len(np.unique(codes[axis][members])) > 1:  # the group varies along the axis
-                taus.append(float(kendall_tau_a(t[members], m[members])))
-        per_axis[axis] = float(np.mean(taus)) if taus else math.nan
+        i, j = np.nonzero(np.triu(gid[:, None] == gid[None, :], k=1))  # the pairs inside each group
+        n_in = np.bincount(gid, minlength=int(gid.max(initial=0)) + 1)
+        varies = np.bincount(gid[i], weights=codes[axis][i] != codes[axis][j], minlength=len(n_in)) > 0
+        total = np.bincount(gid[i], weights=concordance[i, j], minlength=len(n_in))
+        taus = total[varies] / (n_in[varies] * (n_in[varies] - 1) / 2)  # Kendall's tau-a of each group
+        per_axis[axis] = float(np.mean(taus)) if len(taus) else math.nan
         n_groups[axis] = len(taus)
     defined = [v for v in per_axis.values() if math.isfinite(v)]
     return GranulatedKendall(float(np.mean(defined)) if defined else math.nan, per_axis, n_groups)
@@ -159,6 +161,8 @@ def _normalized_cmi(gap_up: np.ndarray, measure_up: np.ndarray, cells: np.ndarra
     n_cells = int(cells.max()) + 1
     flat = cells * 4 + gap_up.astype(np.int64) * 2 + measure_up.astype(np.int64)
     counts = np.bincount(flat, minlength=n_cells * 4).reshape(n_cells, 2, 2).astype(np.float64)
+    counts = counts[counts.sum(axis=(1, 2)) > 0]  # the cells that occur
+    n_cells = len(counts)
     n_c = counts.sum(axis=(1, 2))
     joint = counts / n_c[:, None, None]  # p(V_g, V_mu | cell)
     p_g = joint.sum(axis=2)  # (cells, 2)
@@ -192,12 +196,18 @@ def _cmi_over_sets(
         b = b[np.isfinite(_finite_1d("measure", measure)) & np.isfinite(_finite_1d("target", target))]
         pairs &= b[:, None] == b[None, :]
     i, j = np.nonzero(pairs)
+    if not len(i):  # no two models share a block
+        return ConditionalMI(math.nan, None, {})
     gap_up = t[i] > t[j]  # V_g = +1 when the first model's target is strictly larger, else -1
     measure_up = m[i] > m[j]
     per_set: dict[tuple[str, ...], float] = {}
     for size in sizes:
         for subset in combinations(varying, size):
-            cells = _group_ids([c for h in subset for c in (codes[h][i], codes[h][j])], len(i))
+            values = _group_ids([codes[h] for h in subset], n)  # each model's values of the subset
+            n_values = int(values.max()) + 1
+            cells = values[i] * n_values + values[j]  # the pair's cell: (values of i, values of j)
+            if n_values * n_values > len(i):  # more possible cells than pairs: number those that occur
+                cells = np.unique(cells, return_inverse=True)[1].reshape(-1)
             per_set[subset] = _normalized_cmi(gap_up, measure_up, cells, uniform)
     finite = {k: v for k, v in per_set.items() if math.isfinite(v)}
     if not finite:
@@ -351,8 +361,8 @@ def paired_bootstrap_comparison(
     """Compare a feature set's score with the best of several baselines, resample by resample.
 
     ``candidate[b]`` and ``baselines[:, b]`` must be scores on the *same* resample b (the same
-    :func:`~benchmark.evaluation.bootstrap.group_resamples`, scored with
-    :func:`~benchmark.evaluation.bootstrap.bootstrap_draws`). On each resample::
+    :func:`~benchmark.evaluation.bootstrap.group_counts`, scored with
+    :func:`~benchmark.evaluation.bootstrap.pooled_draws`). On each resample::
 
         delta_b = s * (candidate_b - best_b),   best_b = the best baseline on resample b
 
@@ -434,7 +444,7 @@ def univariate_spearman(
     No regressor and no cross-validation: the view of a feature on its own. For each column, models
     with a non-finite feature or target are dropped; rho is Spearman's rho (as
     ``scipy.stats.spearmanr``) and ``[ci_low, ci_high]`` its percentile interval over ``n_boot``
-    resamples of whole groups (:func:`~benchmark.evaluation.bootstrap.group_resamples` with ``seed``,
+    resamples of whole groups (:func:`~benchmark.evaluation.bootstrap.group_counts` with ``seed``,
     so features with the same models kept share resamples). rho is NaN for a constant feature.
 
     Args:
@@ -459,7 +469,7 @@ def univariate_spearman(
         if keep.sum() >= 2:
             xk, yk = x[keep], y[keep]
             row["spearman"] = float(spearman(yk, xk))
-            draws = bootstrap_draws(spearman, yk, xk[None, :], group_resamples(g[keep], n_boot, seed))
+            draws = resampled.spearman(yk, xk, group_counts(g[keep], n_boot, seed))
             draws = draws[np.isfinite(draws)]
             if len(draws):
                 row["ci_low"] = float(np.quantile(draws, alpha))

@@ -8,7 +8,7 @@ constant (undefined there), never 0.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import kendalltau, rankdata
 
 from benchmark.scores import SCORES
 
@@ -52,11 +52,13 @@ def spearman(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def kendall(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b over all pairs (as ``scipy.stats.kendalltau``); O(n^2) memory per row."""
-    sy, sp = _pair_signs(y), _pair_signs(p)
-    den = np.sqrt(np.count_nonzero(sy, axis=-1).astype(float) * np.count_nonzero(sp, axis=-1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, (sy * sp).sum(axis=-1) / np.where(den > 0, den, 1.0), np.nan)
+    """Kendall's tau-b over all pairs, by ``scipy.stats.kendalltau`` row by row (O(n log n) each);
+    NaN where either side is constant or there are fewer than two models. The bootstrap scores many
+    resamples at once by :func:`benchmark.evaluation.resampled.kendall` instead."""
+    y, p = np.broadcast_arrays(np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64))
+    rows = zip(y.reshape(-1, y.shape[-1]), p.reshape(-1, p.shape[-1]), strict=True)
+    out = [kendalltau(a, b).statistic if len(a) >= 2 and np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan for a, b in rows]
+    return np.asarray(out, dtype=np.float64).reshape(y.shape[:-1])
 
 
 def kendall_tau_a(y: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -33,21 +33,10 @@ from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import GroupKFold
 
-from benchmark.evaluation.bootstrap import (
-    bootstrap_draws,
-    fold_mean_draws,
-    group_resamples,
-    repeat_mean,
-    restrict_resamples,
-)
-from benchmark.evaluation.measures import (
-    conditional_mutual_information,
-    granulated_kendall,
-    model_selection_regret,
-    pgdl_score,
-    precision_at_k,
-)
-from benchmark.evaluation.metrics import METRICS, RANK_METRICS
+from benchmark.evaluation.bootstrap import fold_mean_draws, group_counts, pooled_draws
+from benchmark.evaluation.measures import conditional_mutual_information, granulated_kendall, pgdl_score
+from benchmark.evaluation.metrics import RANK_METRICS
+from benchmark.evaluation.resampled import resampled_scores
 from benchmark.records import ScoreRow
 from benchmark.scores import SCORES
 
@@ -216,23 +205,6 @@ def out_of_fold_predictions(
 
 
 # ----------------------------------------------------------------------------- scores of a stratum
-
-
-def batched_scores(greater_is_better: bool, top_k: int) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    """Every score of :data:`BOOTSTRAP_METRICS` as a batched function ``fn(y, p)`` (last axis =
-    models). Regret and precision@k choose by ``p`` on the target's scale, larger targets better when
-    ``greater_is_better``; precision@k is NaN on fewer than ``top_k + 1`` models (there every model
-    is in the top k)."""
-
-    def regret(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return model_selection_regret(p, y, greater_is_better)
-
-    def precision(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-        if p.shape[-1] <= top_k:
-            return np.full(np.broadcast_shapes(y.shape, p.shape)[:-1], np.nan)
-        return precision_at_k(p, y, top_k, greater_is_better)
-
-    return {**METRICS, "regret": regret, "precision_at_k": precision}
 
 
 def pair_scores(
@@ -460,7 +432,7 @@ def score_predictions(
     codes, names = strata
     y_k, s_k = y[keep], codes[keep]
     chosen = np.zeros_like(preds) if constant else preds  # what regret and precision@k choose by
-    fns = batched_scores(greater_is_better, protocol.top_k)
+    fns = resampled_scores(greater_is_better, protocol.top_k)
     hp_k = None if hparams is None else hparams.reset_index(drop=True).loc[keep].reset_index(drop=True)
     if hp_k is not None and axes is None:
         axes = [str(c) for c in hp_k.columns if c != "seed" and hp_k[c].nunique(dropna=False) > 1]
@@ -469,18 +441,17 @@ def score_predictions(
     for s in range(len(names)):
         rows = np.flatnonzero(s_k == s)
         everyone = np.flatnonzero(codes == s)  # resample all models of the stratum, then drop: paired draws
-        drawn = group_resamples(groups[everyone], n_bootstrap, seed if single else [seed, s])
-        samples = restrict_resamples(drawn, keep[everyone])
-        y_s, f_s = y_k[rows], folds[:, rows]
+        counts = group_counts(groups[everyone], n_bootstrap, seed if single else [seed, s])[:, keep[everyone]]
+        y_s, f_s, once = y_k[rows], folds[:, rows], np.ones((1, len(rows)))
         val, drw = {}, {}
         for name, fn in fns.items():
             p = chosen[:, rows] if name in SELECTION_METRICS else preds[:, rows]
             if name in RANK_METRICS:
-                val[name] = float(fold_mean_draws(fn, y_s, p, f_s, [np.arange(len(rows))])[0])
-                drw[name] = fold_mean_draws(fn, y_s, p, f_s, samples)
+                val[name] = float(fold_mean_draws(fn, y_s, p, f_s, once)[0])
+                drw[name] = fold_mean_draws(fn, y_s, p, f_s, counts)
             else:
-                val[name] = float(repeat_mean(fn, y_s, p)) if len(rows) >= 2 else math.nan
-                drw[name] = bootstrap_draws(fn, y_s, p, samples)
+                val[name] = float(pooled_draws(fn, y_s, p, once)[0])
+                drw[name] = pooled_draws(fn, y_s, p, counts)
         values.append(val)
         draws.append(drw)
         if not constant and len(rows) >= 2:
@@ -493,7 +464,11 @@ def score_predictions(
         kept_draws[name] = _nanmean(np.stack([d[name] for d in draws]))
         low[name], high[name] = _interval(kept_draws[name], level)
         p = chosen if name in SELECTION_METRICS else preds
-        per_fold = [fn(y_k[folds[r] == k], p[r, folds[r] == k]) for r in range(len(preds)) for k in np.unique(folds[r])]
+        per_fold = [
+            fn(y_k[inside], p[r, inside], np.ones((1, int(inside.sum()))))[0]
+            for r in range(len(preds))
+            for inside in (folds[r] == k for k in np.unique(folds[r]))
+        ]
         finite = [float(v) for v in per_fold if math.isfinite(v)]
         fold_std[name] = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
         if name == RANK_FOLDS_OF:
