@@ -41,6 +41,7 @@ INTEGER_MINIMUM: dict[str, int | None] = {
     "protocol.n_repeats": 1,
     "protocol.seed": 0,
     "protocol.n_bootstrap": 0,
+    "batch_models": 1,
 }
 NUMBERS = ("landscape.span", "protocol.ci_level")
 MISSING = object()

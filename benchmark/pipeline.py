@@ -32,7 +32,7 @@ from benchmark.plugins import load_plugins
 from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, ScoreRow, TrainingRun, UnivariateTable
 from benchmark.stage import PlanRow, RunResult, Stage, State
 from benchmark.store import ArtifactStore, artifact_key
-from benchmark.zoo import TASKS, train_run, zoo_specs
+from benchmark.zoo import TASKS, batched, train_run, zoo_specs
 from benchmark.zoo.manifest import export_manifest, manifest_zoo
 from benchmark.zoo.table import SOURCE as TABLE
 from benchmark.zoo.table import load_table
@@ -94,23 +94,37 @@ def _table(s: State) -> None:
     s.keys["model"] = [artifact_key(TABLE, "1", {}, [digest]) for digest in s.table.digests]
 
 
-def _run_keys(cfg: Mapping[str, Any]) -> tuple[list[Any], list[str], list[int]]:
-    """The zoo's training runs, their store keys and the checkpoint epochs kept."""
-    zoo = cfg["zoo"]
+def _run_keys(s: State) -> tuple[list[Any], list[str], list[int], list[list[int]]]:
+    """The zoo's training runs, their store keys, the checkpoint epochs kept, and the batches they
+    train in (spec indices; one run each unless ``batch_models`` > 1). A run trained in a batch
+    depends on the batch's other models through float rounding, so its key names its batch."""
+    cfg, zoo = s.cfg, s.cfg["zoo"]
     task = TASKS.get(zoo["task"])
     specs = zoo_specs(zoo)
     checkpoints = sorted(int(c) for c in (zoo.get("checkpoints") or []))
     config = {"checkpoints": checkpoints, "dataset": cfg["dataset"], **numerics(cfg)}
+    size = int(cfg.get("batch_models") or 1)
+    if size > 1 and batched.trains_like_classification(task):
+        batches = [list(members) for _, members in batched.plan_batches(specs, s.data, size)]
+    else:
+        batches = [[i] for i in range(len(specs))]
+    together = {i: [specs[j].model_id for j in b] for b in batches if len(b) > 1 for i in b}
     keys = [
         artifact_key(
             "run",
             f"{task.name}-{task.version}",
-            {"zoo": spec.zoo, "architecture": spec.architecture, "hparams": spec.hparams, **config},
+            {
+                "zoo": spec.zoo,
+                "architecture": spec.architecture,
+                "hparams": spec.hparams,
+                **config,
+                **({"batch": {"models": together[i], "version": batched.VERSION}} if i in together else {}),
+            },
             [],
         )
-        for spec in specs
+        for i, spec in enumerate(specs)
     ]
-    return specs, keys, checkpoints
+    return specs, keys, checkpoints, batches
 
 
 def plan_zoo(s: State) -> list[PlanRow]:
@@ -124,7 +138,7 @@ def plan_zoo(s: State) -> list[PlanRow]:
         n = len(s.keys["model"])
         return [PlanRow("manifest", n, n, dict.fromkeys(s.keys["model"], True))]
     task = TASKS.get(s.cfg["zoo"]["task"])
-    specs, run_keys, checkpoints = _run_keys(s.cfg)
+    specs, run_keys, checkpoints, _ = _run_keys(s)
     s.keys["model"] = [
         f"{key}@{epoch}"
         for spec, key in zip(specs, run_keys, strict=True)
@@ -144,13 +158,19 @@ def compute_zoo(s: State) -> None:
         s.models, s.keys["model"] = _manifest(cfg)
     else:
         task = TASKS.get(zoo["task"])
-        specs, run_keys, checkpoints = _run_keys(cfg)
+        specs, run_keys, checkpoints, batches = _run_keys(s)
 
-        def train(i: int) -> TrainingRun:
-            return train_run(task, specs[i], s.data, cfg["dataset"]["name"], checkpoints)
+        def train(group: list[int]) -> list[TrainingRun]:
+            if len(group) == 1:
+                return [train_run(task, specs[group[0]], s.data, cfg["dataset"]["name"], checkpoints)]
+            t0 = time.perf_counter()
+            members = [specs[i] for i in group]
+            trained = batched.train_batch(task, members, s.data, cfg["dataset"]["name"], checkpoints)
+            seconds = (time.perf_counter() - t0) / len(group)  # the batch's time, shared out
+            return [TrainingRun(tuple(models), seconds) for models in trained]
 
         with s.bar(len(specs), "train") as bar:
-            runs = s.store.map("run", run_keys, TrainingRun, train, progress=bar.update)
+            runs = s.store.map_groups("run", run_keys, TrainingRun, batches, train, progress=bar.update)
         s.models = [m for run in runs for m in run.models]
         s.keys["model"] = [f"{key}@{m.epoch}" for key, run in zip(run_keys, runs, strict=True) for m in run.models]
         s.train_seconds = sum(r.train_seconds for r in runs)

@@ -622,6 +622,84 @@ class ArtifactStore:
                 progress()
         return [r for r in out if r is not None]
 
+    def map_groups(
+        self,
+        stage: str,
+        keys: Sequence[str],
+        cls: type[R],
+        groups: Sequence[Sequence[int]],
+        compute: Callable[[list[int]], list[R]],
+        progress: Callable[[], None] | None = None,
+    ) -> list[R]:
+        """:meth:`map` for items computed a group at a time (models trained as one batch):
+        ``compute(group)`` builds the records of every index of ``group``, in its order, together.
+        ``groups`` partition ``range(len(keys))``. A group whose members are all stored is loaded;
+        otherwise it is computed whole, under one lock per group (concurrent processes split the work
+        by group and wait for each other's), and its missing members are saved. A stored member is
+        kept as it is: the group's keys must name the group (its members' records depend on it), so
+        that computing it again gives the same records."""
+        self._sweep(stage)
+        unverifiable: list[Path] = []
+        out: list[R | None] = [None] * len(keys)
+        busy: list[list[int]] = []
+        try:
+            for group in map(list, groups):
+                if not self._group(stage, keys, cls, group, compute, out, unverifiable, blocking=False):
+                    busy.append(group)
+                    continue
+                for _ in group:
+                    if progress:
+                        progress()
+            for group in busy:  # another process is computing these: wait for it, then load
+                self._group(stage, keys, cls, group, compute, out, unverifiable, blocking=True)
+                for _ in group:
+                    if progress:
+                        progress()
+        finally:
+            self._warn_unverifiable(stage, unverifiable)
+        return [r for r in out if r is not None]
+
+    def _group(
+        self,
+        stage: str,
+        keys: Sequence[str],
+        cls: type[R],
+        group: list[int],
+        compute: Callable[[list[int]], list[R]],
+        out: list[R | None],
+        unverifiable: list[Path],
+        blocking: bool,
+    ) -> bool:
+        """Load or compute one group of :meth:`map_groups` into ``out``; False when the group's lock
+        is held elsewhere and ``blocking`` is False."""
+
+        def load_all() -> bool:
+            records = [self._load(stage, keys[i], cls, unverifiable) for i in group]
+            for i, record in zip(group, records, strict=True):
+                out[i] = record
+            return all(r is not None for r in records)
+
+        if load_all():
+            for _ in group:
+                self._count(stage, computed=False)
+            return True
+        name = "group-" + hashlib.sha256("\0".join(keys[i] for i in group).encode()).hexdigest()
+        with self._lock(stage, name, blocking=blocking) as got:
+            if not got:
+                return False
+            if load_all():  # another process finished it meanwhile
+                for _ in group:
+                    self._count(stage, computed=False)
+                return True
+            for i, record in zip(group, compute(group), strict=True):
+                if out[i] is None:
+                    self.save(stage, keys[i], record)
+                    self._count(stage, computed=True)
+                else:
+                    self._count(stage, computed=False)
+                out[i] = record if out[i] is None else out[i]
+        return True
+
     def summary(self) -> str:
         return "; ".join(
             f"{stage}: {s.loaded} loaded from store, {s.computed} computed" for stage, s in self.stats.items()

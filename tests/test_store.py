@@ -160,3 +160,24 @@ def test_two_processes_compute_one_artifact_once(tmp_path):
     computed = sorted(q.get(timeout=5) for _ in procs)
     assert computed == [0, 1]
     assert ArtifactStore(tmp_path).load("landscape", "ef" * 32, Landscape) is not None
+
+
+def test_map_groups_computes_a_group_whole_and_keeps_what_is_stored(tmp_path):
+    store = ArtifactStore(tmp_path)
+    calls: list[list[int]] = []
+
+    def compute(group: list[int]) -> list[FeatureRow]:
+        calls.append(group)
+        return [FeatureRow(f"m{i}", "d", {"x": float(i)}, {}) for i in group]
+
+    keys = [f"k{i}" for i in range(5)]
+    groups = [[0, 1, 2], [3, 4]]
+    first = store.map_groups("g", keys, FeatureRow, groups, compute)
+    assert [r.values["x"] for r in first] == [0, 1, 2, 3, 4] and calls == groups
+    calls.clear()
+    assert store.map_groups("g", keys, FeatureRow, groups, compute) == first and calls == []  # all loaded
+    store.discard("g", "k1")
+    before = store.path("g", "k0").stat().st_mtime_ns
+    again = store.map_groups("g", keys, FeatureRow, groups, compute)
+    assert again == first and calls == [[0, 1, 2]]  # the whole group again, for its one missing member
+    assert store.path("g", "k0").stat().st_mtime_ns == before  # stored members are kept

@@ -2,11 +2,12 @@
 
 Store keys carry each stage's code version (``VERSION`` of ``landscape/stage.py``,
 ``hessian/stage.py``, ``evaluation/design.py``, ``evaluation/univariate.py``), each zoo task's
-``version`` and each descriptor's ``version``, so that a store filled by older code is not served
-as if it were new. Whether the code changed is read off a fingerprint: the SHA-256 of the source
-of the subject's module and of every ``benchmark`` module it uses (transitively), docstrings and
-comments removed, except modules that carry versions of their own upstream (zoo tasks, models and
-datasets for the stages and descriptors) and the plumbing (store, records, registry).
+``version``, batched training's (``VERSION`` of ``zoo/batched.py``) and each descriptor's
+``version``, so that a store filled by older code is not served as if it were new. Whether the
+code changed is read off a fingerprint: the SHA-256 of the source of the subject's module and of
+every ``benchmark`` module it uses (transitively), docstrings and comments removed, except modules
+that carry versions of their own upstream (zoo tasks, models and datasets for the stages and
+descriptors) and the plumbing (store, records, registry).
 
 When this test fails, raise the version it names (a new version recomputes what that code
 produced), then record the new fingerprints. A change that cannot alter any stored result (a
@@ -32,7 +33,7 @@ from benchmark.descriptors import DESCRIPTORS
 from benchmark.evaluation import design, univariate
 from benchmark.hessian import stage as curvature
 from benchmark.landscape import stage as landscape
-from benchmark.zoo import TASKS
+from benchmark.zoo import TASKS, batched
 
 RECORDED = Path(__file__).with_name("code_versions.json")
 PLUMBING = ("benchmark.records", "benchmark.store", "benchmark.registry", "benchmark.errors", "benchmark.scores")
@@ -100,6 +101,7 @@ def subjects() -> dict[str, tuple[str, str, str]]:
         task = type(TASKS.get(name))
         module = sys.modules[task.__module__]
         out[f"task:{name}"] = (task.version, fingerprint(module, PLUMBING), f"{task.__name__}.version")
+    out["trainer:batched"] = (batched.VERSION, fingerprint(batched, PLUMBING), "VERSION in benchmark.zoo.batched")
     for name in DESCRIPTORS.names():
         cls = DESCRIPTORS.get(name)
         module = sys.modules[cls.__module__]

@@ -24,6 +24,15 @@ def training_set(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The training data one model sees: a seeded subset, with a seeded fraction of labels
     replaced by a different class (symmetric label noise; Zhang et al. 2017)."""
+    keep, y = training_indices(split, label_noise, train_fraction, seed)
+    return split.x_train[keep], y
+
+
+def training_indices(
+    split: Split, label_noise: float, train_fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`training_set` as row numbers into ``split.x_train`` (sorted) and the labels the model
+    trains on, so that many models can share one copy of the inputs (``zoo/batched.py``)."""
     if not 0.0 <= label_noise < 1.0:
         raise ValueError(f"label_noise={label_noise} is out of range; use a value in [0, 1).")
     if not 0.0 < train_fraction <= 1.0:
@@ -31,13 +40,28 @@ def training_set(
     g = torch.Generator().manual_seed(10_007 * seed + 17)
     n = len(split.x_train)
     keep = torch.randperm(n, generator=g)[: max(1, round(train_fraction * n))].sort().values
-    x, y = split.x_train[keep], split.y_train[keep].clone()
+    y = split.y_train[keep].clone()
     n_noisy = round(label_noise * len(y))
     if n_noisy:
         idx = torch.randperm(len(y), generator=g)[:n_noisy]
         shift = torch.randint(1, split.n_classes, (n_noisy,), generator=g)
         y[idx] = (y[idx] + shift) % split.n_classes
-    return x, y
+    return keep, y
+
+
+def optimizer_settings(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
+    """The name (a key of ``OPTIMIZERS``) and keyword arguments of the optimizer ``spec`` trains
+    with: ``lr``, ``weight_decay`` (default 0) and, for SGD, ``momentum`` (default 0.9)."""
+    hp = spec.hparams
+    opt_name = hp.get("optimizer", "adam")
+    if opt_name not in OPTIMIZERS:
+        raise ValueError(
+            f"model {spec.model_id!r}: optimizer {opt_name!r} is unknown; use one of {sorted(OPTIMIZERS)}."
+        )
+    opt_kwargs: dict[str, Any] = {"lr": hp["lr"], "weight_decay": hp.get("weight_decay", 0.0)}
+    if opt_name == "sgd":
+        opt_kwargs["momentum"] = hp.get("momentum", 0.9)
+    return opt_name, opt_kwargs
 
 
 @torch.no_grad()
@@ -95,14 +119,7 @@ class Classification(Task):
         torch.manual_seed(spec.seed)
         model = build_model(arch)
         x, y = training_set(data, hp.get("label_noise", 0.0), hp.get("train_fraction", 1.0), spec.seed)
-        opt_name = hp.get("optimizer", "adam")
-        if opt_name not in OPTIMIZERS:
-            raise ValueError(
-                f"model {spec.model_id!r}: optimizer {opt_name!r} is unknown; use one of {sorted(OPTIMIZERS)}."
-            )
-        opt_kwargs: dict[str, Any] = {"lr": hp["lr"], "weight_decay": hp.get("weight_decay", 0.0)}
-        if opt_name == "sgd":
-            opt_kwargs["momentum"] = hp.get("momentum", 0.9)
+        opt_name, opt_kwargs = optimizer_settings(spec)
         opt = OPTIMIZERS[opt_name](model.parameters(), **opt_kwargs)
         g = torch.Generator().manual_seed(spec.seed)
         batch, epochs = int(hp["batch_size"]), int(hp["epochs"])
