@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.evaluation import metrics, protocol
+from benchmark.evaluation import metrics, protocol, resampled
 from benchmark.records import (
     BEST_STATS,
     CEILING_SHARED,
@@ -97,7 +97,8 @@ def test_the_csv_column_order_is_pinned():
 
 def test_every_bootstrapped_score_has_a_function_and_every_function_a_score():
     assert list(metrics.METRICS) == list(_names(lambda s: s.family in ("prediction", "rank")))
-    batched = protocol.batched_scores(greater_is_better=True, top_k=2)
+    assert list(resampled.RESAMPLED) == list(metrics.METRICS)  # the same scores, on many resamples at once
+    batched = resampled.resampled_scores(greater_is_better=True, top_k=2)
     assert set(batched) == set(protocol.BOOTSTRAP_METRICS)
     assert set(metrics.METRICS) | set(protocol.SELECTION_METRICS) == set(protocol.BOOTSTRAP_METRICS)
 
@@ -106,8 +107,9 @@ def test_every_bootstrapped_score_has_a_function_and_every_function_a_score():
 def test_the_function_scores_perfect_predictions_better_in_the_declared_direction(name: str):
     rng = np.random.default_rng(0)
     y = rng.normal(size=40)
-    fn = protocol.batched_scores(greater_is_better=True, top_k=5)[name]
-    perfect, noisy = float(fn(y, y)), float(fn(y, -y + 0.5 * rng.normal(size=40)))
+    fn = resampled.resampled_scores(greater_is_better=True, top_k=5)[name]
+    once = np.ones((1, 40))
+    perfect, noisy = float(fn(y, y, once)[0]), float(fn(y, -y + 0.5 * rng.normal(size=40), once)[0])
     better = perfect > noisy if get_score(name).greater_is_better else perfect < noisy
     assert better, (name, perfect, noisy)
 
