@@ -147,6 +147,7 @@ def test_a_grid_too_large_for_memory_is_refused_with_its_bytes(tmp_path, monkeyp
     pipeline.validate(compose_plain([*TINY, "landscape.steps=100001", "descriptors=[param_count]"], tmp_path))
 
 
+@pytest.mark.slow  # subprocess runs of the CLI (the default suite stays under 10 minutes)
 def test_a_very_large_grid_is_announced_before_training_and_in_the_dry_run(tmp_path):
     r = _cli(*TINY, "landscape.steps=2001", "dry_run=true", f"paths.home={tmp_path}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

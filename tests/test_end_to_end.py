@@ -137,6 +137,7 @@ def test_exported_zoo_reloads_through_a_manifest_with_identical_features(tmp_pat
     assert loaded.store_counts["landscape"][1] == len(loaded.models)  # new keys: computed, not reused
 
 
+@pytest.mark.slow  # subprocess runs of the CLI (the default suite stays under 10 minutes)
 def test_dry_run_plans_without_computing(tmp_path):
     cfg = compose_plain(["experiment=tiny", "zoo.checkpoints=[2]"], tmp_path)
     before = pipeline.plan(cfg)
