@@ -579,48 +579,8 @@ class ArtifactStore:
         processes split the work); a second pass waits for those and loads them. Entries without
         identity (an older store) are warned about once, with their count, at the end.
         """
-        self._sweep(stage)
-        unverifiable: list[Path] = []
-        try:
-            return self._map(stage, keys, cls, compute, progress, unverifiable)
-        finally:
-            self._warn_unverifiable(stage, unverifiable)
-
-    def _map(
-        self,
-        stage: str,
-        keys: Sequence[str],
-        cls: type[R],
-        compute: Callable[[int], R],
-        progress: Callable[[], None] | None,
-        unverifiable: list[Path],
-    ) -> list[R]:
-        out: list[R | None] = [None] * len(keys)
-        busy: list[int] = []
-        for i, key in enumerate(keys):
-            record = self._load(stage, key, cls, unverifiable)
-            if record is None:
-                with self._lock(stage, key, blocking=False) as got:
-                    if not got:
-                        busy.append(i)
-                        continue
-                    record = self._load(stage, key, cls, unverifiable)
-                    if record is None:
-                        record = compute(i)
-                        self.save(stage, key, record)
-                        self._count(stage, computed=True)
-                    else:
-                        self._count(stage, computed=False)
-            else:
-                self._count(stage, computed=False)
-            out[i] = record
-            if progress:
-                progress()
-        for i in busy:
-            out[i] = self._get_or_compute(stage, keys[i], cls, lambda i=i: compute(i), unverifiable)
-            if progress:
-                progress()
-        return [r for r in out if r is not None]
+        singles = [[i] for i in range(len(keys))]
+        return self.map_groups(stage, keys, cls, singles, lambda group: [compute(group[0])], progress)
 
     def map_groups(
         self,
@@ -683,7 +643,9 @@ class ArtifactStore:
             for _ in group:
                 self._count(stage, computed=False)
             return True
-        name = "group-" + hashlib.sha256("\0".join(keys[i] for i in group).encode()).hexdigest()
+        # one item: its own key's lock, which get_or_compute takes too
+        joined = "\0".join(keys[i] for i in group)
+        name = keys[group[0]] if len(group) == 1 else "group-" + hashlib.sha256(joined.encode()).hexdigest()
         with self._lock(stage, name, blocking=blocking) as got:
             if not got:
                 return False
