@@ -49,7 +49,7 @@ from benchmark.zoo import TASKS, table, zoo_specs
 
 log = logging.getLogger(__name__)
 
-VERSION = "7"
+VERSION = "8"
 """Code version of the scores stage (joins every score's store key)."""
 
 

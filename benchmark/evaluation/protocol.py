@@ -442,16 +442,14 @@ def score_predictions(
         rows = np.flatnonzero(s_k == s)
         everyone = np.flatnonzero(codes == s)  # resample all models of the stratum, then drop: paired draws
         counts = group_counts(groups[everyone], n_bootstrap, seed if single else [seed, s])[:, keep[everyone]]
-        y_s, f_s, once = y_k[rows], folds[:, rows], np.ones((1, len(rows)))
+        y_s, f_s = y_k[rows], folds[:, rows]
+        counts = np.vstack([np.ones((1, len(rows))), counts])  # row 0: the predictions themselves
         val, drw = {}, {}
         for name, fn in fns.items():
             p = chosen[:, rows] if name in SELECTION_METRICS else preds[:, rows]
-            if name in RANK_METRICS:
-                val[name] = float(fold_mean_draws(fn, y_s, p, f_s, once)[0])
-                drw[name] = fold_mean_draws(fn, y_s, p, f_s, counts)
-            else:
-                val[name] = float(pooled_draws(fn, y_s, p, once)[0])
-                drw[name] = pooled_draws(fn, y_s, p, counts)
+            within_folds = name in RANK_METRICS
+            scored = fold_mean_draws(fn, y_s, p, f_s, counts) if within_folds else pooled_draws(fn, y_s, p, counts)
+            val[name], drw[name] = float(scored[0]), scored[1:]
         values.append(val)
         draws.append(drw)
         if not constant and len(rows) >= 2:

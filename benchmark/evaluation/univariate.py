@@ -14,7 +14,7 @@ from benchmark.evaluation.measures import univariate_spearman
 from benchmark.evaluation.protocol import Protocol
 from benchmark.records import UnivariateTable
 
-VERSION = "2"
+VERSION = "3"
 """Code version of the univariate stage."""
 UNIVARIATE_COLUMNS = ["target", "feature", "spearman", "ci_low", "ci_high", "n_used", "n_dropped"]
 
