@@ -50,7 +50,7 @@ transfer: $(STAMP)
 # descriptor stability across resolutions and direction seeds (docs/stability.md, leaderboards/stability.csv;
 # leaderboards written afterwards mark unstable descriptors); the resolutions are the experiment's suite.stability_steps
 stability: $(STAMP)
-	$(BIN)/landscape-bench-stability --experiment default --seeds 0 1 2
+	$(BIN)/landscape-bench-stability --experiment default --steps 21 41 81 --seeds 0 1 2
 
 # the seed paper's claims, measured (docs/reproduction.md and its figures)
 reproduce: $(STAMP)

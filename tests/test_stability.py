@@ -95,12 +95,12 @@ def test_the_study_takes_the_suite_resolutions_and_records_a_command_that_reruns
 
     monkeypatch.setattr(stability, "run_study", fake_study)
     out = ["--csv", str(tmp_path / "s.csv"), "--doc", str(tmp_path / "s.md")]
-    assert stability.main(["--experiment", "default", "--seeds", "0", "1", "2", *out]) == 0
-    assert seen[-1] == ("default", [21, 41, 81], [0, 1, 2], [])  # the experiment's suite.stability_steps
-    command = f"landscape-bench-stability --experiment default --steps 21 41 81 --seeds 0 1 2 {' '.join(out)}"
+    assert stability.main(["--experiment", "digits_mlp", "--seeds", "0", "1", "2", *out]) == 0
+    assert seen[-1] == ("digits_mlp", [21, 41, 61], [0, 1, 2], [])  # the experiment's suite.stability_steps
+    command = f"landscape-bench-stability --experiment digits_mlp --steps 21 41 61 --seeds 0 1 2 {' '.join(out)}"
     assert f"\n{command}\n" in (tmp_path / "s.md").read_text()
     assert stability.main(["threads=1", *command.split()[1:]]) == 0  # the recorded command reruns
-    assert seen[-1] == ("default", [21, 41, 81], [0, 1, 2], ["threads=1"])
-    assert "landscape-bench-stability threads=1 --experiment default" in (tmp_path / "s.md").read_text()
+    assert seen[-1] == ("digits_mlp", [21, 41, 61], [0, 1, 2], ["threads=1"])
+    assert "landscape-bench-stability threads=1 --experiment digits_mlp" in (tmp_path / "s.md").read_text()
     with pytest.raises(SystemExit):  # tiny is no suite experiment: its resolutions must be given
         stability.main(["--experiment", "tiny", *out])

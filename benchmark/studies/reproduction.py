@@ -340,7 +340,7 @@ def claim_residual(out: Path) -> Claim:
 
 
 def claim_saddles(out: Path) -> Claim:
-    result = run_experiment("default")
+    result = run_experiment("digits_mlp")
     error = np.array([1.0 - m.metrics["test_accuracy"] for m in result.models])
     table = _correlations(result, [*TOPOLOGY, "merge_tree__n_saddles", *SHARPNESS], error, "test_error")
     ids = [m.model_id for m in result.models]

@@ -173,7 +173,7 @@ def study_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--experiment", default="default")
+    parser.add_argument("--experiment", default="digits_mlp")
     parser.add_argument(
         "--steps",
         type=int,
