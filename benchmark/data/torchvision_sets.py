@@ -20,20 +20,28 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision import datasets
 
 from benchmark.data.base import CONFIG_CHECKS, DATASETS, Split
 from benchmark.errors import ConfigError
 
-SOURCES = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10}
+SOURCES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+"""The ``torchvision.datasets`` class of each set, by name (see :func:`source`)."""
 PICKLED = frozenset({"cifar10"})
 """Sets whose torchvision reader unpickles the files under ``root``: ``verify: false`` is refused."""
 
 
+def source(name: str) -> type:
+    """The ``torchvision.datasets`` class of set ``name``. torchvision is imported here, on first
+    use, not with the package: it takes seconds, which every command would otherwise pay."""
+    from torchvision import datasets
+
+    return getattr(datasets, SOURCES[name])
+
+
 def expected_files(name: str, root: str | Path) -> list[Path]:
     """The files torchvision reads for dataset ``name`` under ``root`` (both splits)."""
-    cls, root = SOURCES[name], Path(root)
-    if issubclass(cls, datasets.CIFAR10):
+    cls, root = source(name), Path(root)
+    if name == "cifar10":
         folder = root / cls.base_folder
         return [folder / f for f, _ in cls.train_list + cls.test_list] + [folder / cls.meta["filename"]]
     raw = root / cls.__name__ / "raw"
@@ -42,8 +50,8 @@ def expected_files(name: str, root: str | Path) -> list[Path]:
 
 def _legacy_files(name: str, root: str | Path) -> list[Path]:
     """MNIST's older processed layout, which torchvision still reads (``root/MNIST/processed/*.pt``)."""
-    cls = SOURCES[name]
-    if issubclass(cls, datasets.CIFAR10):
+    cls = source(name)
+    if name == "cifar10":
         return []
     processed = Path(root) / cls.__name__ / "processed"
     return [processed / cls.training_file, processed / cls.test_file]
@@ -94,7 +102,7 @@ def config_problems(params: Mapping[str, Any]) -> list[str]:
 
 def _load(name: str, root: str, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
     try:
-        ds = SOURCES[name](root=root, train=train, download=download)
+        ds = source(name)(root=root, train=train, download=download)
     except RuntimeError as exc:
         raise ConfigError(
             f"dataset {name!r} not found under dataset.root={root!r}, or its files are damaged ({exc}). Put the "

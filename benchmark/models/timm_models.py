@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import timm
-from timm.layers import set_fused_attn
 from torch import nn
 
 from benchmark.errors import ConfigError
@@ -70,6 +68,9 @@ def timm_model(
     patch grid) unless ``timm_kwargs`` sets them. ``timm_kwargs`` that would load weights or a
     config (:func:`loading_kwargs`) raise a ``ConfigError`` (a ``ValueError``).
     """
+    import timm  # here, not with the package: timm (and the torchvision it imports) take seconds
+    from timm.layers import set_fused_attn
+
     if len(input_shape) != 3:
         raise ValueError(
             f"timm models need image input (C, H, W), got {tuple(input_shape)}; set dataset.flatten=false."
