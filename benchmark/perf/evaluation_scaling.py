@@ -51,7 +51,9 @@ def evaluation_seconds(cfg: dict) -> tuple[float, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="landscape-bench-perf-evaluation-scaling", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="landscape-bench-perf-evaluation-scaling", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 800], help="zoo sizes in models")
     parser.add_argument("--experiment", default="default", help="the experiment whose zoo grows")
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1, as runs use)")
