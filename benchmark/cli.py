@@ -3,6 +3,9 @@
 Single runs write the leaderboard at the end; in a multirun every job writes its scores into its
 own output folder and :class:`GatherLeaderboard` (a Hydra callback) merges all jobs into one
 leaderboard when the sweep ends, whatever the launcher.
+
+The pipeline and the report (torch, scikit-learn, gudhi, matplotlib) are imported by the job, not
+with this module, so ``--help``, ``--cfg`` and a refused override answer at once.
 """
 
 from __future__ import annotations
@@ -23,17 +26,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import pipeline
-from benchmark.evaluation.design import model_table
-from benchmark.landscape.stage import grid_work
 from benchmark.registry import Registry
-from benchmark.report import provenance, write_leaderboard
-from benchmark.report.gather import gather_leaderboard, sweep_plan
-from benchmark.report.leaderboard import write_pairwise, write_univariate
-from benchmark.report.plots import write_run_plots
-from benchmark.report.provenance import config_yaml
-from benchmark.report.zoo_summary import plot_zoo, summary_markdown
-from benchmark.zoo.manifest import ManifestError
 
 log = logging.getLogger("benchmark")
 
@@ -149,6 +142,16 @@ def main() -> None:
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
+    from benchmark import pipeline
+    from benchmark.evaluation.design import model_table
+    from benchmark.landscape.stage import grid_work
+    from benchmark.report import provenance, write_leaderboard
+    from benchmark.report.leaderboard import write_pairwise, write_univariate
+    from benchmark.report.plots import write_run_plots
+    from benchmark.report.provenance import config_yaml
+    from benchmark.report.zoo_summary import plot_zoo, summary_markdown
+    from benchmark.zoo.manifest import ManifestError
+
     plain = _plain(cfg)
     hc = HydraConfig.get()
     study = hc.runtime.choices.get("study")
@@ -219,6 +222,8 @@ class GatherLeaderboard(Callback):
     every job's plan as one table). ``landscape-bench-gather`` does the same afterwards."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from benchmark.report.gather import gather_leaderboard, sweep_plan
+
         sweep_dir = Path(config.hydra.sweep.dir)
         if config.get("dry_run"):
             print(sweep_plan(sweep_dir))

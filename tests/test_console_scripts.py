@@ -43,10 +43,22 @@ def test_help_of_a_console_script_from_a_folder_with_a_benchmark_py(script, shad
     r = subprocess.run([str(BIN / script), "--help"], cwd=shadowed, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "wrong benchmark imported" not in r.stdout + r.stderr
-    if script in HYDRA_APPS:
+    if script in HYDRA_APPS:  # what it does, examples and the docs before Hydra's list of groups
+        assert r.stdout.startswith("landscape-bench: does the shape of"), r.stdout[:200]
+        for shown in ("experiment=tiny", "dry_run=true", "-m study=", "plugins=", "docs/", "experiment: default"):
+            assert shown in r.stdout, shown
         assert f"{script} is powered by Hydra" in r.stdout
     else:  # the usage line shows the command a user types
         assert r.stdout.startswith(f"usage: {script} "), r.stdout[:200]
+
+
+def test_the_command_line_answers_help_without_importing_the_pipeline():
+    """``--help``, ``--cfg`` and refused overrides need Hydra only: torch, timm, torchvision, scikit-learn
+    and gudhi load with the job (they take seconds)."""
+    heavy = ("torch", "timm", "torchvision", "sklearn", "gudhi", "matplotlib")
+    code = f"import sys, benchmark.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
 def _main(script: str):
