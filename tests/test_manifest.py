@@ -89,6 +89,10 @@ def _break(kind: str, folder: Path, row: dict, record) -> dict:
         row["checkpoint"] = "checkpoints/shape.pt"
     elif kind == "missing_metric":
         row["metrics"] = {"train_accuracy": 1.0}
+    elif kind == "null_metric":  # JSON null (an empty CSV cell reads the same): absent, not a NaN to drop
+        row["metrics"] = {**row["metrics"], TARGETS[0]: None}
+    elif kind == "text_metric":
+        row["metrics"] = {**row["metrics"], TARGETS[0]: "high"}
     elif kind == "missing_field":
         del row["architecture"]
     row["model_id"] = f"bad_{kind}"
@@ -103,6 +107,8 @@ EXPECT = {
     "not_a_state_dict": "not a state dict",
     "shape_mismatch": "shape mismatch",
     "missing_metric": "no value for target",
+    "null_metric": "no value for target",
+    "text_metric": "is not an object of numbers (or null)",
     "missing_field": "missing ['architecture']",
 }
 

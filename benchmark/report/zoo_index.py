@@ -54,9 +54,9 @@ you trained elsewhere. A manifest is a CSV or JSON file; each row is one model:
 
 Checkpoints load with `torch.load(weights_only=True)`: a file holding pickled objects other than
 tensors is refused, never unpickled. A path that leaves the manifest's folder, a missing or
-corrupt file, a file that is not a state dict, a shape mismatch and a missing metric each stop the
-run with an error naming the model and the problem; `zoo.skip_invalid=true` logs them and goes on
-with the valid models. Real datasets (`dataset=mnist`, `fashion_mnist`, `cifar10`) load through
+corrupt file, a file that is not a state dict, a shape mismatch and a target without a number
+(absent, empty, `null` or NaN) each stop the run with an error naming the model and the problem;
+`zoo.skip_invalid=true` logs them and goes on with the valid models. Real datasets (`dataset=mnist`, `fashion_mnist`, `cifar10`) load through
 torchvision from `dataset.root` (default `$LANDSCAPE_BENCH_DATA` or `./data`); downloading is
 opt-in with `dataset.download=true`.
 """

@@ -252,11 +252,13 @@ def load_model(row: Mapping[str, Any], folder: Path, zoo: str, targets: Sequence
             f"model {name}: checkpoint {row['checkpoint']!r} holds a {type(obj).__name__}, not a state dict "
             "(a mapping of parameter names to tensors). Save model.state_dict()."
         )
+    # numbers or null (checked with the other fields); null, an empty CSV cell, is no value
     metrics = {k: (math.nan if v is None else float(v)) for k, v in (row.get("metrics") or {}).items()}
-    absent = [t for t in targets if t not in metrics or metrics[t] is None]
+    absent = [t for t in targets if not math.isfinite(metrics.get(t, math.nan))]
     if absent:
         raise ManifestError(
-            f"model {name}: no value for target(s) {absent}; add metric.<name> columns (CSV) or metrics (JSON)."
+            f"model {name}: no value for target(s) {absent} (absent, empty, null or NaN); give each a number in "
+            "its metric.<name> column (CSV) or metrics object (JSON), or leave the model out of the manifest."
         )
     try:
         input_shape = [int(s) for s in row["input_shape"]]
