@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -199,3 +200,29 @@ def test_the_suite_cli_lists_the_experiments_with_landscapes():
     r = subprocess.run([str(SUITE_EXE), "--landscapes"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [e.name for e in landscape_entries(load_suite())]
+
+
+def test_the_power_table_reads_each_boards_headline_target_widths():
+    """docs/zoos.md's widths: the best feature-set row (never the noise ceiling or the constant
+    predictor) and the median over rows with an interval, for the target and protocol asked."""
+    from benchmark.report.zoo_index import interval_widths
+
+    rows = [  # feature set, kind, target, protocol, spearman value, low, high
+        ("noise_ceiling", "ceiling", "acc", "group_kfold", 0.99, 0.98, 1.0),
+        ("constant", "baseline", "acc", "group_kfold", float("nan"), float("nan"), float("nan")),
+        ("a", "topology", "acc", "group_kfold", 0.8, 0.7, 0.9),
+        ("b", "geometry", "acc", "group_kfold", 0.5, 0.1, 0.7),
+        ("c", "geometry", "acc", "group_kfold", 0.2, -0.2, 0.6),
+        ("d", "geometry", "acc", "group_kfold", 0.3, float("nan"), float("nan")),
+        ("a", "topology", "gap", "group_kfold", 0.95, 0.0, 1.0),
+        ("a", "topology", "acc", "within_architecture", 0.95, 0.0, 1.0),
+    ]
+    board = pd.DataFrame(
+        rows,
+        columns=["feature_set", "kind", "target", "protocol", "spearman_value", "spearman_ci_low", "spearman_ci_high"],
+    ).assign(regressor="ridge")
+    w = interval_widths(board, "acc")
+    assert w["best"] == "a (ridge)" and w["rows"] == 3
+    assert w["best_width"] == pytest.approx(0.2) and w["median_width"] == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="no group_kfold rows"):
+        interval_widths(board, "loss")

@@ -1,6 +1,6 @@
 """docs/zoos.md, generated from the zoo summaries that the runs wrote next to their leaderboards.
 
-    landscape-bench-zoo-index leaderboards docs/zoos.md default digits_cnn mnist1d pinn_convection timm_arch
+    landscape-bench-zoo-index leaderboards docs/zoos.md digits_mlp digits_cnn mnist1d pinn_convection timm_arch
 
 Without experiment names it takes the embedded suite (``landscape-bench-suite``). The table of zoos
 lists the suite: each experiment's zoo and its ``suite.description`` (see :mod:`benchmark.suite`).
@@ -14,6 +14,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from benchmark.evaluation.protocol import CEILING, CONSTANT
 from benchmark.suite import SuiteEntry, SuiteError, load_suite
 
 PROG = "landscape-bench-zoo-index"
@@ -56,9 +60,9 @@ Checkpoints load with `torch.load(weights_only=True)`: a file holding pickled ob
 tensors is refused, never unpickled. A path that leaves the manifest's folder, a missing or
 corrupt file, a file that is not a state dict, a shape mismatch and a target without a number
 (absent, empty, `null` or NaN) each stop the run with an error naming the model and the problem;
-`zoo.skip_invalid=true` logs them and goes on with the valid models. Real datasets (`dataset=mnist`, `fashion_mnist`, `cifar10`) load through
-torchvision from `dataset.root` (default `$LANDSCAPE_BENCH_DATA` or `./data`); downloading is
-opt-in with `dataset.download=true`.
+`zoo.skip_invalid=true` logs them and goes on with the valid models. Real datasets
+(`dataset=mnist`, `fashion_mnist`, `cifar10`) load through torchvision from `dataset.root`
+(default `$LANDSCAPE_BENCH_DATA` or `./data`); downloading is opt-in with `dataset.download=true`.
 """
 
 
@@ -80,6 +84,60 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+POWER_PROTOCOL = "group_kfold"
+POWER_WIDTHS = (0.25, 0.30)
+"""The widths a zoo's leaderboard aims at: the best row's 95% Spearman interval, the median row's."""
+
+
+def interval_widths(board: pd.DataFrame, target: str, protocol: str = POWER_PROTOCOL) -> dict[str, object]:
+    """The power of one leaderboard for ``target`` under ``protocol``: the feature-set row with the
+    highest Spearman value, the width of its 95% interval, and the median width over every
+    feature-set row with an interval (the noise ceiling, the constant predictor and rows whose
+    interval is undefined are left out)."""
+    rows = board[(board["target"] == target) & (board["protocol"] == protocol)]
+    rows = rows[(rows["kind"] != CEILING) & (rows["feature_set"] != CONSTANT)]
+    widths = (rows["spearman_ci_high"] - rows["spearman_ci_low"]).to_numpy(float)
+    if rows.empty or not np.isfinite(widths).any():
+        raise ValueError(f"no {protocol} rows with a Spearman interval for target {target!r}")
+    best = rows.iloc[int(np.nanargmax(rows["spearman_value"].to_numpy(float)))]
+    return {
+        "rows": int(np.isfinite(widths).sum()),
+        "best": f"{best['feature_set']} ({best['regressor']})",
+        "spearman": f"{best['spearman_value']:+.2f} [{best['spearman_ci_low']:+.2f}, {best['spearman_ci_high']:+.2f}]",
+        "best_width": float(best["spearman_ci_high"] - best["spearman_ci_low"]),
+        "median_width": float(np.nanmedian(widths)),
+    }
+
+
+def power_section(board_dir: Path, suite: Sequence[SuiteEntry], experiments: Sequence[str]) -> str:
+    """How finely each leaderboard of ``experiments`` can tell rows apart: a table of
+    :func:`interval_widths` for the suite's headline target, against :data:`POWER_WIDTHS`."""
+    best_goal, median_goal = POWER_WIDTHS
+    lines = [
+        "## How finely the leaderboards separate rows",
+        "",
+        f"Width of the 95% Spearman interval of each leaderboard's headline target (`{POWER_PROTOCOL}` rows):",
+        f"the best row's (aim: at most {best_goal:.2f}) and the median row's (aim: at most {median_goal:.2f}).",
+        "Read from the committed leaderboard CSVs; configurations are the cross-validation groups.",
+        "",
+        "| experiment | models | configurations | target | best row | its Spearman | width | median width |",
+        "|---|---:|---:|---|---|---|---:|---:|",
+    ]
+    targets = {e.name: e.target for e in suite}
+    for name in experiments:
+        board, models = board_dir / f"{name}.csv", board_dir / f"{name}.models.csv"
+        if name not in targets or not board.is_file() or not models.is_file():
+            continue
+        groups = pd.read_csv(models, usecols=["model_id", "group"])
+        w = interval_widths(pd.read_csv(board), targets[name])
+        mark = lambda value, goal: f"{value:.2f}" + ("" if value <= goal else " (above aim)")  # noqa: E731
+        lines.append(
+            f"| `{name}` | {len(groups)} | {groups['group'].nunique()} | {targets[name]} | {_cell(str(w['best']))} | "
+            f"{w['spearman']} | {mark(w['best_width'], best_goal)} | {mark(w['median_width'], median_goal)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def header(suite: Sequence[SuiteEntry]) -> str:
     """The page's introduction, with one table row per suite experiment (its zoo and description)."""
     rows = "".join(f"| `{e.zoo}` | `{e.name}` | {_cell(e.description)} |\n" for e in suite)
@@ -89,7 +147,8 @@ def header(suite: Sequence[SuiteEntry]) -> str:
 def build(board_dir: Path, out: Path, experiments: Sequence[str], suite: Sequence[SuiteEntry] | None = None) -> str:
     """docs/zoos.md: the header (the suite of ``suite``, default :func:`load_suite`), then the zoo
     summary of each of ``experiments`` from ``board_dir``, then the manifest and table sections."""
-    parts = [header(load_suite() if suite is None else suite)]
+    suite = load_suite() if suite is None else suite
+    parts = [header(suite), power_section(board_dir, suite, experiments)]
     for name in experiments:
         summary = board_dir / f"{name}.zoo.md"
         if not summary.is_file():
