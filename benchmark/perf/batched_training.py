@@ -1,16 +1,18 @@
 """Classification zoos trained one model at a time and batched, side by side.
 
-    landscape-bench-perf-batched-training [--models 32] [--epochs 2] [--threads 1] [--zoo NAME ...]
+    landscape-bench-perf-batched-training [--models 64] [--epochs 2] [--threads 1] [--zoo NAME ...]
                                           [--exact-batchnorm]
 
-For each embedded zoo config of conf/zoo (``digits_mlp``, ``mnist1d``, ``digits_cnn``; ``pinn_convection``
-and ``timm_arch`` are reported as not batched, with the reason) the same N models are trained twice
-in one process at one thread count: one at a time with ``Classification.train`` (as the pipeline
-does) and with ``train_batched`` (``benchmark/zoo/batched.py``), batch by batch, alternating, so
-that a change in the machine's load hits both alike. The models are the zoo's specs as the pipeline
-expands them (``zoo_specs``), each trained for ``--epochs`` epochs on the zoo's first dataset with
-its conf/dataset settings; when the zoo has fewer than N models its seed axis is extended (seeds
-0, 1, 2, ...) until it has N, and the first N in pipeline order are kept.
+For each zoo (``digits_mlp``, ``mnist1d``, ``digits_cnn``; ``pinn_convection`` and ``timm_arch`` are
+reported as not batched, with the reason) the models are those ``make leaderboards`` trains: the
+zoo of the suite experiment that uses it (``conf/experiment/<name>.yaml``, e.g. 200 configurations
+x 2 seeds of ``digits_mlp``; a zoo outside the suite: ``conf/zoo/<name>.yaml``), in the batches that
+experiment's ``batch_models`` forms (``plan_batches``; at most 64 models each). Of each
+architecture, whole batches in plan order are taken until they hold at least N models, and each
+model trains for ``--epochs`` epochs on the zoo's first dataset. Each batch is trained twice in
+one process at one thread count, alternating: one model at a time with ``Classification.train``
+(as the pipeline does with ``batch_models: 1``) and with ``train_batched``
+(``benchmark/zoo/batched.py``), so that a change in the machine's load hits both alike.
 
 Prints a Markdown table, a row per (zoo, architecture): models per hour both ways and their ratio,
 the batch sizes ``batch_key`` formed (a zoo with many compatibility classes forms small batches),
@@ -32,14 +34,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from benchmark.cli import conf_dir
 from benchmark.data import load_dataset
 from benchmark.perf.measure import timed
 from benchmark.records import ModelRecord
+from benchmark.suite import load_suite
 from benchmark.zoo import TASKS, ModelSpec, zoo_specs
-from benchmark.zoo.batched import plan_batches, train_batched, trains_like_classification, unbatchable
+from benchmark.zoo.batched import MAX_MODELS, plan_batches, train_batched, trains_like_classification, unbatchable
 
 ZOOS = ("digits_mlp", "mnist1d", "digits_cnn", "pinn_convection", "timm_arch")
 TARGETS = {("digits_mlp", "mlp"): 5.0, ("mnist1d", "mlp"): 5.0, ("digits_cnn", "convnet"): 2.0}
@@ -65,32 +69,42 @@ class ZooTiming:
         return self.alone_seconds / self.batched_seconds
 
 
-def zoo_config(name: str, epochs: int) -> dict[str, Any]:
-    """The zoo config conf/zoo/<name>.yaml, resolved, with ``epochs`` set for classification zoos."""
+def zoo_config(name: str, epochs: int) -> tuple[dict[str, Any], int]:
+    """The zoo ``name`` as the suite trains it, resolved, with ``epochs`` set for classification
+    zoos, and the largest batch: the zoo node and ``batch_models`` of the suite experiment whose
+    zoo it is, else conf/zoo/<name>.yaml and :data:`~benchmark.zoo.batched.MAX_MODELS`."""
     path = conf_dir() / "zoo" / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise ValueError(f"--zoo {name!r}: no conf/zoo/{name}.yaml; use one of {known}.")
     node = OmegaConf.load(path)
     if node.get("source"):  # a manifest or a feature table: nothing to train (its interpolations need a run)
-        return {"name": name, "source": node["source"]}
-    zoo = OmegaConf.to_container(node, resolve=True)
+        return {"name": name, "source": node["source"]}, 1
+    experiment = next((e.name for e in load_suite() if e.zoo == name), None)
+    if experiment is None:
+        zoo, size = OmegaConf.to_container(node, resolve=True), MAX_MODELS
+    else:
+        with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+            cfg = compose("config", overrides=[f"experiment={experiment}"])
+        zoo, size = OmegaConf.to_container(cfg.zoo, resolve=True), int(cfg.batch_models)
     assert isinstance(zoo, dict)
     if zoo.get("task") == "classification":
         zoo.setdefault("fixed", {})["epochs"] = epochs
-    return zoo
+    return zoo, max(size, 1)
 
 
-def draw_models(zoo: dict[str, Any], n: int) -> list[ModelSpec]:
-    """The first ``n`` specs of ``zoo`` in pipeline order, its seed axis extended while it has fewer."""
-    zoo = {**zoo, "axes": dict(zoo.get("axes") or {})}
-    specs = zoo_specs(zoo)
-    n_seeds = len(zoo["axes"].get("seed", [0]))
-    while len(specs) < n:
-        n_seeds += 1
-        zoo["axes"]["seed"] = list(range(n_seeds))
-        specs = zoo_specs(zoo)
-    return specs[:n]
+def draw_batches(specs: Sequence[ModelSpec], data: Any, n: int, max_models: int) -> list[list[ModelSpec]]:
+    """Whole batches of the zoo's plan (:func:`plan_batches` over every spec), per architecture in
+    plan order until they hold at least ``n`` models of it (or the architecture has no more)."""
+    chosen: list[list[ModelSpec]] = []
+    held: dict[str, int] = {}
+    for _, members in plan_batches(specs, data, max_models):
+        batch = [specs[i] for i in members]
+        arch = batch[0].architecture
+        if held.get(arch, 0) < n:
+            chosen.append(batch)
+            held[arch] = held.get(arch, 0) + len(batch)
+    return chosen
 
 
 def zoo_dataset(zoo: dict[str, Any]) -> tuple[str, Any]:
@@ -128,27 +142,26 @@ def time_zoo(name: str, n: int, epochs: int, exact_batchnorm: bool = False) -> l
     """Train ``n`` models of zoo ``name`` both ways, one row per architecture; a string says why
     the zoo is not batched. Batch by batch, the batch's models are trained one at a time, then
     batched, so that a change in the machine's load during the run hits both ways alike."""
-    zoo = zoo_config(name, epochs)
+    zoo, max_models = zoo_config(name, epochs)
     if zoo.get("source"):
         return f"nothing is trained (source: {zoo['source']})"
-    specs = draw_models(zoo, n)
+    specs = zoo_specs(zoo)
     dataset, data = zoo_dataset(zoo)
     reason = why_not_batched(zoo, data, specs)
     if reason is not None:
         return reason
     task = TASKS.get(zoo["task"])
     checkpoints = sorted(int(c) for c in (zoo.get("checkpoints") or []))
-    train_batched(task, specs[:1], data, dataset, checkpoints, exact_batchnorm=exact_batchnorm)  # warm-up
-    task.train(specs[0], data, dataset, checkpoints)
+    batches = draw_batches(specs, data, n, max_models)
+    train_batched(task, batches[0][:1], data, dataset, checkpoints, exact_batchnorm=exact_batchnorm)  # warm-up
+    task.train(batches[0][0], data, dataset, checkpoints)
     rows = []
-    for arch in dict.fromkeys(s.architecture for s in specs):
+    for arch in dict.fromkeys(b[0].architecture for b in batches):
         alone: list[list[ModelRecord]] = []
         batched: list[list[ModelRecord]] = []
         t_alone = t_batched = 0.0
         sizes = []
-        for _, batch in plan_batches([s for s in specs if s.architecture == arch], data):
-            chosen = [s for s in specs if s.architecture == arch]
-            chosen = [chosen[i] for i in batch]
+        for chosen in (b for b in batches if b[0].architecture == arch):
             a, ta = timed(lambda chosen=chosen: [task.train(s, data, dataset, checkpoints) for s in chosen])
             b, tb = timed(
                 lambda chosen=chosen: train_batched(
@@ -196,7 +209,7 @@ def render(rows: list[ZooTiming | tuple[str, str]], threads: int, epochs: int, e
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="landscape-bench-perf-batched-training", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=int, default=32, help="models drawn per zoo (default 32)")
+    parser.add_argument("--models", type=int, default=64, help="models per architecture, in whole batches (default 64)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs every model trains (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both ways (default 1)")
     parser.add_argument("--zoo", nargs="+", default=list(ZOOS), help=f"zoo configs (default: {' '.join(ZOOS)})")
