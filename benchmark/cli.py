@@ -76,10 +76,41 @@ def search_path(argv: list[str]) -> list[Path]:
     return folders
 
 
-def unknown_group_options(argv: list[str], conf: Path) -> list[str]:
-    """Messages for ``group=option`` overrides naming options that neither conf/ nor a folder of
-    ``hydra.searchpath`` (see :func:`search_path`) has."""
-    folders = [conf, *search_path(argv)]
+HYDRA_VALUE_FLAGS = (
+    *("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn"),
+    *("--cfg", "-c", "--package", "-p", "--experimental-rerun"),
+)
+"""Hydra's command-line flags that take a value: the next argument, or ``--flag=value``."""
+HYDRA_INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+"""The optional value of Hydra's ``--info`` (``-i``)."""
+
+
+def split_command_line(argv: list[str]) -> tuple[list[str], list[Path]]:
+    """The overrides of a command line (its arguments that are not Hydra's flags or their values)
+    and the config folders its ``--config-dir`` (``-cd``) flags add to the search path."""
+    overrides, config_dirs = [], []
+    i = 0
+    while i < len(argv):
+        arg, following = argv[i], argv[i + 1] if i + 1 < len(argv) else None
+        flag, eq, value = arg.partition("=")
+        if flag in HYDRA_VALUE_FLAGS:
+            if not eq:
+                value, i = following or "", i + 1
+            if flag in ("--config-dir", "-cd") and value:
+                config_dirs.append(Path(value))
+        elif arg in ("--info", "-i") and following in HYDRA_INFO_CHOICES:
+            i += 1
+        elif not arg.startswith("-"):
+            overrides.append(arg)
+        i += 1
+    return overrides, config_dirs
+
+
+def unknown_group_options(argv: list[str], conf: Path, config_dirs: list[Path] | None = None) -> list[str]:
+    """Messages for ``group=option`` overrides naming options that neither conf/, nor a folder of
+    ``hydra.searchpath`` (see :func:`search_path`), nor one of ``config_dirs`` (the folders of
+    ``--config-dir``, see :func:`split_command_line`) has."""
+    folders = [conf, *(config_dirs or []), *search_path(argv)]
     messages = []
     for arg in argv:
         if "=" not in arg or arg.startswith("-"):
@@ -134,8 +165,8 @@ def main() -> None:
         _hydra_main()
     except SystemExit as exc:
         if exc.code not in (0, None):
-            argv = sys.argv[1:]
-            for message in malformed_overrides(argv) + unknown_group_options(argv, conf_dir()):
+            overrides, config_dirs = split_command_line(sys.argv[1:])
+            for message in malformed_overrides(overrides) + unknown_group_options(overrides, conf_dir(), config_dirs):
                 print(message, file=sys.stderr)
         raise
 
@@ -143,13 +174,8 @@ def main() -> None:
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
     from benchmark import pipeline
-    from benchmark.evaluation.design import model_table
+    from benchmark.api import write_job_tables, write_run_leaderboard
     from benchmark.landscape.stage import grid_work
-    from benchmark.report import provenance, write_leaderboard
-    from benchmark.report.leaderboard import write_pairwise, write_univariate
-    from benchmark.report.plots import write_run_plots
-    from benchmark.report.provenance import config_yaml
-    from benchmark.report.zoo_summary import plot_zoo, summary_markdown
     from benchmark.zoo.manifest import ManifestError
 
     plain = _plain(cfg)
@@ -176,45 +202,18 @@ def _hydra_main(cfg: DictConfig) -> None:
         log.error("%s", exc)
         sys.exit(2)
     out_dir = Path(hc.runtime.output_dir)
-    frame = result.scores_frame()
-    frame.to_csv(out_dir / "scores.csv", index=False, float_format="%.17g")
-    pairwise = result.pairwise_frame()
-    pairwise.to_csv(out_dir / "pairwise.csv", index=False, float_format="%.17g")
-    if result.univariate is not None:
-        result.univariate.to_csv(out_dir / "univariate.csv", index=False, float_format="%.17g")
-    result.features.to_csv(out_dir / "features.csv", index_label="model_id", float_format="%.17g")
-    (out_dir / "timings.json").write_text(json.dumps(result.timings))
+    frame, pairwise = result.scores_frame(), result.pairwise_frame()
+    write_job_tables(result, out_dir, frame, pairwise)
     if hc.mode == RunMode.MULTIRUN:
         log.info("job %s done: %d score rows in %s", hc.job.num, len(frame), out_dir)
         return
     overrides = list(hc.overrides.task)
-    prov = provenance(
-        config_yaml(cfg),
-        overrides,
-        result.timings,
-        {"landscape nodes masked": f"{result.landscape_masked[0]} of {result.landscape_masked[1]}"},
+    files = write_run_leaderboard(result, plain, cfg, overrides, _command(overrides, False), frame, pairwise)
+    log.info("plots: %s", ", ".join(str(p) for p in files.plots))
+    print(
+        f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> "
+        f"{files.markdown}, {files.csv}, {files.zoo}"
     )
-    report = plain["report"]
-    command = _command(overrides, False)
-    md, csv_path = write_leaderboard(frame, report["dir"], report["name"], prov, command)
-    write_univariate(result.univariate, report["dir"], report["name"], prov, command)
-    write_pairwise(pairwise, report["dir"], report["name"])
-    models_csv = Path(report["dir"]) / f"{report['name']}.models.csv"
-    model_table(result.models, plain["evaluation"]["targets"]).to_csv(
-        models_csv, index=False, float_format="%.17g", lineterminator="\n"
-    )
-    zoo_md = Path(report["dir"]) / f"{report['name']}.zoo.md"
-    targets = plain["evaluation"]["targets"]
-    order = list(plain["zoo"].get("axes") or {})
-    zoo_md.write_text(
-        summary_markdown(plain["zoo"]["name"], result.models, targets, result.train_seconds, command, order)
-    )
-    plot_zoo(result.models, targets, zoo_md.with_suffix(".png"), f"zoo {plain['zoo']['name']}", order)
-    plots = write_run_plots(
-        frame, result.features, result.models, targets, result.landscapes, report["dir"], report["name"]
-    )
-    log.info("plots: %s", ", ".join(str(p) for p in plots))
-    print(f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> {md}, {csv_path}, {zoo_md}")
 
 
 class GatherLeaderboard(Callback):

@@ -20,6 +20,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from benchmark.checks import check_models, range_problems, type_problems, zoo_problems
+from benchmark.data import dataset_identity
 from benchmark.descriptors import Descriptor, DescriptorInputs, build_descriptor, descriptor_problems, feature_table
 from benchmark.errors import ConfigError
 from benchmark.evaluation import conditional, design, univariate
@@ -102,7 +103,7 @@ def _run_keys(s: State) -> tuple[list[Any], list[str], list[int], list[list[int]
     task = TASKS.get(zoo["task"])
     specs = zoo_specs(zoo)
     checkpoints = sorted(int(c) for c in (zoo.get("checkpoints") or []))
-    config = {"checkpoints": checkpoints, "dataset": cfg["dataset"], **numerics(cfg)}
+    config = {"checkpoints": checkpoints, "dataset": dataset_identity(cfg["dataset"]), **numerics(cfg)}
     size = int(cfg.get("batch_models") or 1)
     if size > 1 and batched.trains_like_classification(task):
         batches = [list(members) for _, members in batched.plan_batches(specs, s.data, size)]

@@ -47,6 +47,11 @@ class Registry(Generic[T]):
             )
         self._entries[name] = obj
 
+    def remove(self, name: str) -> None:
+        """Unregister ``name`` (an unknown name raises :class:`UnknownNameError`)."""
+        self.get(name)
+        del self._entries[name]
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]

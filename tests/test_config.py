@@ -36,6 +36,9 @@ def test_every_config_option_composes_and_validates(group, option, tmp_path):
         overrides.append(f"zoo={zoo}")
         if "root" in yaml.safe_load((CONF / "dataset" / f"{option}.yaml").read_text()):  # no files here: the
             overrides.append("dataset.download=true")  # root check has its own tests (test_untrusted_inputs.py)
+        if option == "csv":  # the user's file: one the test writes (its checks: test_datasets_from_yaml.py)
+            (tmp_path / "data.csv").write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(8)))
+            overrides.append(f"dataset.path={tmp_path / 'data.csv'}")
     if (group, option) == ("protocol", "leave_one_architecture_out"):  # needs a zoo of several architectures
         overrides.append("experiment=mnist1d")
     cfg = compose_plain(overrides, tmp_path)

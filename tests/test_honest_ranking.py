@@ -273,3 +273,17 @@ def test_no_gain_is_reported_from_an_extrapolating_fit() -> None:
     rows = [row("f", "landscape"), row("baselines", KIND, 1e3), row(combined_name("f", "baselines"), KIND)]
     (out,) = with_gains(rows)
     assert math.isnan(out.gain["r2_gain_baselines"]) and math.isnan(out.gain["spearman_gain_baselines_p"])
+
+
+def test_holm_gives_statsmodels_numbers_bit_for_bit():
+    from statsmodels.stats.multitest import multipletests
+
+    from benchmark.evaluation.comparison import holm
+
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 7, 38, 200):
+        p = rng.uniform(size=m) ** 3
+        p[rng.integers(0, m, size=max(1, m // 5))] = 1.0  # undefined comparisons enter as 1
+        p[: m // 3] = np.round(p[: m // 3], 2)  # ties
+        assert np.array_equal(holm(p), multipletests(p, method="holm")[1])
+    assert holm([]).shape == (0,)
