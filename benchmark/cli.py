@@ -54,10 +54,6 @@ def format_plan(name: str, rows: list[tuple[str, int, int]]) -> str:
     return "\n".join(lines)
 
 
-def _command(overrides: list[str], multirun: bool) -> str:
-    return " ".join(["landscape-bench", *(["-m"] if multirun else []), *overrides])
-
-
 def search_path(argv: list[str]) -> list[Path]:
     """The config folders that ``hydra.searchpath=[...]`` overrides in ``argv`` add (``file://``
     paths, relative to the working directory, and ``pkg://`` packages that can be found)."""
@@ -176,6 +172,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     from benchmark import pipeline
     from benchmark.api import write_job_tables, write_run_leaderboard
     from benchmark.landscape.stage import grid_work
+    from benchmark.report.provenance import hydra_rerun_command
     from benchmark.zoo.manifest import ManifestError
 
     plain = _plain(cfg)
@@ -208,7 +205,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         log.info("job %s done: %d score rows in %s", hc.job.num, len(frame), out_dir)
         return
     overrides = list(hc.overrides.task)
-    files = write_run_leaderboard(result, plain, cfg, overrides, _command(overrides, False), frame, pairwise)
+    files = write_run_leaderboard(result, plain, cfg, overrides, hydra_rerun_command(hc), frame, pairwise)
     log.info("plots: %s", ", ".join(str(p) for p in files.plots))
     print(
         f"landscape-bench: {len(result.models)} models, {len(frame)} score rows -> "

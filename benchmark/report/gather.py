@@ -22,7 +22,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.report.leaderboard import gather_sweep, write_leaderboard, write_pairwise, write_univariate
-from benchmark.report.provenance import config_yaml, provenance
+from benchmark.report.provenance import config_yaml, hydra_rerun_command, provenance
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,6 @@ def sweep_timings(sweep_dir: Path) -> dict[str, float]:
         for stage, seconds in json.loads(path.read_text()).items():
             totals[stage] = totals.get(stage, 0.0) + float(seconds)
     return totals
-
-
-def sweep_command(overrides: list[str]) -> str:
-    """The command line that launched the sweep."""
-    return " ".join(["landscape-bench", "-m", *overrides])
 
 
 def load_master_config(sweep_dir: Path) -> DictConfig:
@@ -86,10 +81,11 @@ def gather_leaderboard(
     prov = provenance(config_yaml(master), overrides, sweep_timings(sweep_dir), extra)
     directory = Path(report_dir) if report_dir is not None else Path(str(master.report.dir))
     board = name or str(master.report.name)
-    md, csv_path = write_leaderboard(frame, directory, board, prov, sweep_command(overrides))
+    command = hydra_rerun_command(master.hydra, multirun=True)
+    md, csv_path = write_leaderboard(frame, directory, board, prov, command)
     if any(sweep_dir.glob("*/univariate.csv")):  # each job's univariate view, merged the same way
         univariate = gather_sweep(sweep_dir, "univariate.csv", ["target", "feature"])
-        write_univariate(univariate, directory, board, prov, sweep_command(overrides))
+        write_univariate(univariate, directory, board, prov, command)
     if any(sweep_dir.glob("*/pairwise.csv")):  # each job's pairwise comparisons, within the job
         keys = ["zoo", "target", "protocol", "score", "feature_set_a", "regressor_a", "feature_set_b", "regressor_b"]
         write_pairwise(gather_sweep(sweep_dir, "pairwise.csv", keys), directory, board)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
+import shlex
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -65,3 +66,79 @@ def provenance(
         **(extra or {}),
         "config": config_yaml,
     }
+
+
+PATH_KEYS = ("zoo.manifest", "zoo.path", "dataset.root", "dataset.path", "export_zoo", "paths.home", "report.dir")
+"""Overrides whose value is a path: printed absolute, so that a printed command reruns from any folder."""
+
+
+def _absolute(value: str, cwd: Path) -> str:
+    if value in ("", "null") or "://" in value or Path(value).expanduser().is_absolute():
+        return value
+    return str((cwd / value).resolve())
+
+
+def _list_items(value: str) -> list[str]:
+    return [v.strip().strip("'\"") for v in value.strip().strip("[]").split(",") if v.strip()]
+
+
+def _shell_word(word: str) -> str:
+    """``word`` quoted for a POSIX shell only when it must be (brackets, commas, spaces, quotes)."""
+    return word if all(c.isalnum() or c in "-_=./:+~@%" for c in word) else shlex.quote(word)
+
+
+def rerun_command(
+    overrides: list[str],
+    hydra_overrides: list[str],
+    config_dirs: list[str],
+    cwd: Path,
+    multirun: bool = False,
+    program: str = "landscape-bench",
+) -> str:
+    """The command line that reruns a run from any folder: its task ``overrides``, with every
+    :data:`PATH_KEYS` value, ``.py`` plugin and ``file://`` search-path entry made absolute against
+    ``cwd`` (the folder it was run from); its ``hydra.searchpath`` override (of ``hydra_overrides``);
+    and a ``--config-dir`` for each of ``config_dirs`` (absolute already, as Hydra records them)."""
+    words = [program, *(["-m"] if multirun else [])]
+    words += [w for d in config_dirs for w in ("--config-dir", d)]
+    for override in [*(o for o in hydra_overrides if o.split("=", 1)[0] == "hydra.searchpath"), *overrides]:
+        key, eq, value = override.partition("=")
+        bare = key.lstrip("+~")
+        if eq and bare in PATH_KEYS:
+            value = _absolute(value, cwd)
+        elif eq and bare == "plugins":
+            items = [_absolute(v, cwd) if v.endswith(".py") or "/" in v else v for v in _list_items(value)]
+            value = f"[{','.join(items)}]"
+        elif eq and bare == "hydra.searchpath":
+            entries = [e for e in _list_items(value)]
+            value = (
+                "["
+                + ",".join(
+                    "file://" + _absolute(e.removeprefix("file://"), cwd) if e.startswith("file://") else e
+                    for e in entries
+                )
+                + "]"
+            )
+        words.append(_shell_word(f"{key}{eq}{value}"))
+    return " ".join(words)
+
+
+def hydra_rerun_command(hydra: Any, multirun: bool = False) -> str:
+    """:func:`rerun_command` of the run whose Hydra config node is ``hydra`` (``HydraConfig.get()``,
+    or the ``hydra`` node of a sweep's ``multirun.yaml``): its overrides, its folder and the config
+    folders ``--config-dir`` added (config sources from the command line)."""
+
+    def get(key: str, default: Any) -> Any:
+        from omegaconf import OmegaConf
+
+        try:
+            value = OmegaConf.select(hydra, key, default=None) if OmegaConf.is_config(hydra) else None
+        except Exception:  # an unset (???) value of a config composed outside a Hydra run
+            value = None
+        return default if value is None else value
+
+    sources = get("runtime.config_sources", [])
+    dirs = [str(s["path"]).removeprefix("file://") for s in sources if s.get("provider") == "command-line"]
+    cwd = Path(str(get("runtime.cwd", Path.cwd())))
+    task, extra = [str(o) for o in get("overrides.task", [])], [str(o) for o in get("overrides.hydra", [])]
+    return rerun_command(task, extra, dirs, cwd, multirun)
