@@ -662,7 +662,10 @@ def write_job_tables(
     """A job's tables in its folder, as each run of the command line writes them into its output
     folder and a sweep's gathering reads them: ``scores.csv`` (``scores``: the unsorted
     :meth:`~benchmark.stage.RunResult.scores_frame`), ``pairwise.csv`` (when given),
-    ``univariate.csv`` (when scored), ``features.csv`` and ``timings.json``."""
+    ``univariate.csv`` (when scored), ``features.csv``, ``timings.json`` (the seconds this run spent
+    per stage) and ``compute_times.json`` (per stage, each artifact's key and its compute seconds as
+    first measured, null where not recorded: a sweep's gathering counts an artifact several jobs
+    share once)."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     scores.to_csv(out / "scores.csv", index=False, float_format="%.17g")
@@ -672,6 +675,7 @@ def write_job_tables(
         result.univariate.to_csv(out / "univariate.csv", index=False, float_format="%.17g")
     result.features.to_csv(out / "features.csv", index_label="model_id", float_format="%.17g")
     (out / "timings.json").write_text(json.dumps(result.timings))
+    (out / "compute_times.json").write_text(json.dumps(result.compute_seconds))
 
 
 def write_run_leaderboard(
@@ -692,7 +696,9 @@ def write_run_leaderboard(
     frame = result.scores_frame() if scores is None else scores
     pairwise = result.pairwise_frame() if pairwise is None else pairwise
     masked = {"landscape nodes masked": f"{result.landscape_masked[0]} of {result.landscape_masked[1]}"}
-    prov = provenance(config_yaml(cfg), list(overrides), result.timings, {**masked, **(extra or {})})
+    prov = provenance(
+        config_yaml(cfg), list(overrides), result.timings, {**masked, **(extra or {})}, result.compute_seconds
+    )
     directory, name = Path(plain["report"]["dir"]), plain["report"]["name"]
     md, csv_path = write_leaderboard(frame, directory, name, prov, command)
     uni_md, uni_csv = write_univariate(result.univariate, directory, name, prov, command)

@@ -22,6 +22,7 @@ from benchmark.evaluation.design import fold_problems
 from benchmark.models import ARCHITECTURES, build_model
 from benchmark.records import ModelRecord
 from benchmark.zoo import TASKS, table, zoo_specs
+from benchmark.zoo.readers import READERS, reader_problems
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,11 @@ def zoo_problems(cfg: Mapping[str, Any]) -> list[str]:
             f"add dataset={allowed[0]} (or use experiment={zoo['name']}, which sets both)."
         )
     source = zoo.get("source", "train")
-    if source not in ("train", "manifest"):
-        problems.append(f"zoo.source={source!r} is unknown; use 'train', 'manifest' or {table.SOURCE!r}.")
+    if source != "train" and source not in READERS:
+        known = ", ".join(repr(n) for n in ["train", *READERS.names()])
+        problems.append(f"zoo.source={source!r} is unknown; use {known} or {table.SOURCE!r}.")
     if source != "train":
-        return problems
+        return problems + (reader_problems(cfg) if source in READERS else [])
     for arch in (zoo.get("axes") or {}).get("architecture") or [zoo.get("architecture")]:
         if arch not in ARCHITECTURES:
             problems.append(ARCHITECTURES.unknown_message(str(arch)))

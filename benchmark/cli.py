@@ -15,6 +15,7 @@ import importlib.util
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,31 @@ def _plain(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
 
 
-def format_plan(name: str, rows: list[tuple[str, int, int]]) -> str:
+def format_plan(name: str, rows: list[tuple[str, int, int]], estimates: Mapping[str, Any] | None = None) -> str:
+    """The dry run's table (stage, needed, in store, to compute) and, with ``estimates`` (stage ->
+    :class:`benchmark.stage.Estimate`), the estimated compute time after it: the total, then per
+    stage with something to compute, the count times the seconds of one and where they come from."""
     lines = [f"dry run of {name!r}: nothing computed", f"{'stage':<12}{'needed':>8}{'in store':>10}{'to compute':>12}"]
     for stage, total, stored in rows:
         if stored < 0:
             lines.append(f"{stage:<12}{total:>8}{'?':>10}{'?':>12}   (keyed by feature values)")
         else:
             lines.append(f"{stage:<12}{total:>8}{stored:>10}{total - stored:>12}")
+    if estimates is None:
+        return "\n".join(lines)
+    from benchmark.report.provenance import duration
+    from benchmark.stage import ROUGH_GUESS
+
+    todo = [e for e in estimates.values() if e.count]
+    lines.append(f"estimated compute time: about {duration(sum(e.seconds for e in todo))}")
+    for e in todo:
+        count, each = f"{'<= ' if e.upper else ''}{e.count}", f"{e.each:.2g} s"
+        lines.append(f"  {e.stage:<12}{count:>8} x {each:<10} = {duration(e.seconds):>7}   {e.basis}")
+    if any(e.upper for e in todo):
+        upper = ", ".join(e.stage for e in todo if e.upper)
+        lines.append(f"  (<=: {upper} are keyed by feature values, some may be stored already)")
+    if any(e.rough for e in todo):
+        lines.append(f"  (rough guess: {ROUGH_GUESS})")
     return "\n".join(lines)
 
 
@@ -186,12 +205,15 @@ def _hydra_main(cfg: DictConfig) -> None:
     try:
         if plain.get("dry_run"):
             keys: dict[str, dict[str, bool]] = {}
-            rows = pipeline.plan(plain, keys)
-            print(format_plan(plain["name"], rows))
+            estimates: dict[str, pipeline.Estimate] = {}
+            rows = pipeline.plan(plain, keys, estimates=estimates)
+            print(format_plan(plain["name"], rows, estimates))
             if any(stage == "landscape" for stage, _, _ in rows):
                 print(grid_work(plain).describe())
             if hc.mode == RunMode.MULTIRUN:  # for the sweep's table (GatherLeaderboard)
-                (Path(hc.runtime.output_dir) / "plan.json").write_text(json.dumps({"rows": rows, "keys": keys}))
+                each = {stage: {"each": e.each, "rough": e.rough} for stage, e in estimates.items()}
+                plan = {"rows": rows, "keys": keys, "estimates": each}
+                (Path(hc.runtime.output_dir) / "plan.json").write_text(json.dumps(plan))
             return
         result = pipeline.run(plain)
         log.info("torch threads: %d", pipeline.compute_threads(plain))  # what the run computed with

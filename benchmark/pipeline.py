@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -31,16 +32,17 @@ from benchmark.hessian import stage as curvature
 from benchmark.landscape import stage as landscape
 from benchmark.plugins import load_plugins
 from benchmark.records import Curvature, FeatureRow, Landscape, ModelRecord, ScoreRow, TrainingRun, UnivariateTable
-from benchmark.stage import PlanRow, RunResult, Stage, State
-from benchmark.store import ArtifactStore, artifact_key
+from benchmark.stage import Estimate, PlanRow, RunResult, Stage, State
+from benchmark.store import RECORD_SAMPLE, ArtifactStore, artifact_key
 from benchmark.zoo import TASKS, batched, train_run, zoo_specs
-from benchmark.zoo.manifest import export_manifest, manifest_zoo
+from benchmark.zoo.manifest import export_manifest
+from benchmark.zoo.readers import READERS, read_zoo
 from benchmark.zoo.table import SOURCE as TABLE
 from benchmark.zoo.table import load_table
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STAGES", "ConfigError", "RunResult", "Stage", "plan", "run", "validate"]
+__all__ = ["STAGES", "ConfigError", "Estimate", "RunResult", "Stage", "plan", "run", "validate"]
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -83,8 +85,9 @@ def numerics(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _manifest(cfg: Mapping[str, Any]) -> tuple[list[ModelRecord], list[str]]:
-    """An external zoo's models; keys digest each checkpoint and its manifest row."""
-    loaded = manifest_zoo(cfg)
+    """An external zoo's models (a manifest or a public zoo: ``zoo.source``); keys digest what each
+    model was read from."""
+    loaded = read_zoo(cfg)
     return [lm.record for lm in loaded], [artifact_key("manifest", "1", {}, [lm.key]) for lm in loaded]
 
 
@@ -133,7 +136,7 @@ def plan_zoo(s: State) -> list[PlanRow]:
         _table(s)
         check_models(s.cfg, s.models, False)  # what the run would refuse once read
         return [PlanRow(TABLE, len(s.models), len(s.models), dict.fromkeys(s.keys["model"], True))]
-    if s.cfg["zoo"].get("source") == "manifest":
+    if s.cfg["zoo"].get("source") in READERS:
         models, s.keys["model"] = _manifest(s.cfg)
         check_models(s.cfg, models, "curvature" in s.needed)  # what the run would refuse once loaded
         n = len(s.keys["model"])
@@ -155,7 +158,7 @@ def compute_zoo(s: State) -> None:
     if zoo.get("source") == TABLE:
         _table(s)
         log.info("zoo %s: %d models read from feature table %s", zoo["name"], len(s.models), s.table.spec.file)
-    elif zoo.get("source") == "manifest":
+    elif zoo.get("source") in READERS:
         s.models, s.keys["model"] = _manifest(cfg)
     else:
         task = TASKS.get(zoo["task"])
@@ -197,9 +200,17 @@ def _stage_cfg(stage_cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in stage_cfg.items() if k not in ("name", "checkpoint_seconds")}
 
 
-def per_model(name: str, version: str, record: type, compute: Callable[..., Any]) -> Stage:
+def per_model(
+    name: str,
+    version: str,
+    record: type,
+    compute: Callable[..., Any],
+    rough_seconds: float,
+    size: Callable[[State], int] | None = None,
+) -> Stage:
     """A stage with one artifact per model, keyed by the stage's config node ``cfg[name]`` (plus
-    :func:`numerics`) and the model's key; it runs when a selected descriptor needs ``name``."""
+    :func:`numerics`) and the model's key; it runs when a selected descriptor needs ``name``
+    (``rough_seconds`` and ``size``: see :class:`~benchmark.stage.Stage`)."""
 
     def keys(s: State) -> list[str]:
         config = {**_stage_cfg(s.cfg[name]), **numerics(s.cfg)}
@@ -221,7 +232,7 @@ def per_model(name: str, version: str, record: type, compute: Callable[..., Any]
         with s.bar(len(ks), name) as bar:
             s.outputs[name] = s.store.map(name, ks, record, one, progress=bar.update)
 
-    return Stage(name, version, record, plan_step, compute_step, needs=name)
+    return Stage(name, version, record, plan_step, compute_step, needs=name, rough_seconds=rough_seconds, size=size)
 
 
 # ----------------------------------------------------------------------------- descriptors
@@ -335,15 +346,31 @@ def compute_univariate(s: State) -> None:
 # ----------------------------------------------------------------------------- the stage list
 
 
+def _grid_nodes(s: State) -> int:
+    """The grid nodes of one planned landscape (what its compute time scales with)."""
+    return landscape.grid_work(s.cfg).nodes
+
+
 STAGES: tuple[Stage, ...] = (
-    Stage("run", "per task", TrainingRun, plan_zoo, compute_zoo),
-    per_model("landscape", landscape.VERSION, Landscape, landscape.compute_landscape),
-    per_model("curvature", curvature.VERSION, Curvature, curvature.compute_curvature),
-    Stage("features", "per descriptor", FeatureRow, plan_features, compute_features),
-    Stage("scores", design.VERSION, ScoreRow, plan_scores, compute_scores, scored=True),
-    Stage("univariate", univariate.VERSION, UnivariateTable, plan_univariate, compute_univariate, scored=True),
+    Stage("run", "per task", TrainingRun, plan_zoo, compute_zoo, rough_seconds=0.13),
+    per_model("landscape", landscape.VERSION, Landscape, landscape.compute_landscape, 4e-4, _grid_nodes),
+    per_model("curvature", curvature.VERSION, Curvature, curvature.compute_curvature, 0.025),
+    Stage("features", "per descriptor", FeatureRow, plan_features, compute_features, rough_seconds=3e-4),
+    Stage("scores", design.VERSION, ScoreRow, plan_scores, compute_scores, scored=True, rough_seconds=0.67),
+    Stage(
+        "univariate",
+        univariate.VERSION,
+        UnivariateTable,
+        plan_univariate,
+        compute_univariate,
+        scored=True,
+        rough_seconds=0.2,
+    ),
 )
-"""The pipeline, in order. :func:`run` computes each wanted stage; :func:`plan` lists its keys."""
+"""The pipeline, in order. :func:`run` computes each wanted stage; :func:`plan` lists its keys. The
+``rough_seconds`` are the mean compute seconds per artifact of ``experiment=tiny`` on 2 CPU cores
+(per grid node for landscapes): a dry run's guess where the store has recorded no time
+(:data:`~benchmark.stage.ROUGH_GUESS`)."""
 TIMED = {"run": "zoo", "features": "descriptors", "scores": "evaluation", "univariate": "evaluation"}
 """Stages reported under another name in the timings (the leaderboard's "seconds per stage")."""
 
@@ -395,7 +422,7 @@ def _run(s: State, score: bool) -> RunResult:
         stage.compute(s)
         name = TIMED.get(stage.name, stage.name)
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
-    result = s.result(timings)
+    result = s.result(timings, TIMED)
     if result.landscape_masked[0]:
         log.warning("landscape: %d of %d grid nodes are non-finite (masked, not filled)", *result.landscape_masked)
     log.info("store %s: %s", s.store.root, result.store_summary)
@@ -403,7 +430,10 @@ def _run(s: State, score: bool) -> RunResult:
 
 
 def plan(
-    cfg: Mapping[str, Any], keys: dict[str, dict[str, bool]] | None = None, score: bool = True
+    cfg: Mapping[str, Any],
+    keys: dict[str, dict[str, bool]] | None = None,
+    score: bool = True,
+    estimates: dict[str, Estimate] | None = None,
 ) -> list[tuple[str, int, int]]:
     """What a run would compute: ``(stage, artifacts needed, already in the store)`` per stage.
 
@@ -411,9 +441,43 @@ def plan(
     row counts only the number of score rows (the store count is reported as -1: unknown).
     ``keys``, when given, receives every planned artifact per stage with a known key,
     ``{key: already stored}`` (so a sweep can count artifacts that several jobs share once).
+    ``estimates``, when given, receives per stage the :class:`~benchmark.stage.Estimate` of the
+    time computing the rest would take (:func:`estimate`).
     """
     s = initial_state(cfg)
     keys = {} if keys is None else keys
-    rows = [row for stage in STAGES if stage.wanted(s, score) for row in stage.plan(s)]
-    keys.update({row.stage: row.keys for row in rows if row.keys is not None})
-    return [(row.stage, row.needed, row.stored) for row in rows]
+    planned = [(stage, row) for stage in STAGES if stage.wanted(s, score) for row in stage.plan(s)]
+    keys.update({row.stage: row.keys for _, row in planned if row.keys is not None})
+    if estimates is not None:
+        estimates.update({row.stage: estimate(s, stage, row) for stage, row in planned})
+    return [(row.stage, row.needed, row.stored) for _, row in planned]
+
+
+def estimate(s: State, stage: Stage, row: PlanRow) -> Estimate:
+    """How long computing what ``row`` lacks would take: the count times the mean compute seconds
+    of one artifact, as recorded (the store's sidecars) for the stored artifacts of this very plan
+    (same config and inputs); else for the stage's other artifacts in this store (other
+    configurations; landscapes per grid node, times this grid's nodes); else the stage's
+    :attr:`~benchmark.stage.Stage.rough_seconds`, labelled a rough guess."""
+    unknown = row.stored < 0  # the scores: keys known only once the features exist
+    count = row.needed if unknown else row.needed - row.stored
+    if count == 0:
+        return Estimate(row.stage, 0, 0.0, "nothing to compute")
+    stored = [k for k, is_stored in (row.keys or {}).items() if is_stored][:RECORD_SAMPLE]
+    here = [t for t in (s.store.recorded_seconds(row.stage, k) for k in stored) if t is not None]
+    if here:
+        basis = f"mean of the {len(here)} stored for this config"
+        return Estimate(row.stage, count, statistics.fmean(here), basis, unknown)
+    records = s.store.compute_records(row.stage)
+    size = stage.size(s) if stage.size is not None else None
+    sized = [r for r in records if r.size > 0]
+    if size is not None and sized:
+        each = statistics.fmean(r.seconds / r.size for r in sized) * size
+        basis = f"mean per grid node of {len(sized)} in this store (any config) x {size:,} nodes"
+        return Estimate(row.stage, count, each, basis, unknown)
+    if records:
+        basis = f"mean of {len(records)} in this store (any config)"
+        return Estimate(row.stage, count, statistics.fmean(r.seconds for r in records), basis, unknown)
+    each = stage.rough_seconds * (size if size is not None else 1)
+    per = f": {stage.rough_seconds:.2g} s per grid node x {size:,} nodes" if size is not None else ""
+    return Estimate(row.stage, count, each, f"rough guess{per}", unknown, rough=True)

@@ -22,7 +22,7 @@ from benchmark.data import load_dataset
 from benchmark.descriptors import Descriptor
 from benchmark.evaluation.comparison import pairwise_comparisons
 from benchmark.records import Curvature, Landscape, ModelRecord, ScoreRow
-from benchmark.store import ArtifactStore
+from benchmark.store import ArtifactStore, ComputeTime
 
 log = logging.getLogger("benchmark")
 
@@ -83,7 +83,7 @@ class RunResult:
     models: list[ModelRecord]
     features: pd.DataFrame  # index model_id; columns "<descriptor>__<feature>"
     scores: list[ScoreRow]
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds this run spent in it
     store_summary: str = ""
     store_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage -> (loaded, computed)
     landscape_masked: tuple[int, int] = (0, 0)  # (masked nodes, total nodes) over the zoo
@@ -91,6 +91,15 @@ class RunResult:
     landscapes: list[Landscape] = field(default_factory=list)  # per model, when a descriptor needed them
     curvatures: list[Curvature] = field(default_factory=list)  # per model, when a descriptor needed them
     univariate: pd.DataFrame | None = None  # each feature's own rank correlation per target (when scored)
+    # stage (as in timings) -> {artifact key: its compute seconds as first measured, None: not recorded}
+    compute_seconds: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    @property
+    def compute_times(self) -> dict[str, ComputeTime]:
+        """Per stage (as in :attr:`timings`), the compute time of the artifacts the run used, as first
+        measured (the same on a rerun that loads them all), and how many have no recorded time.
+        :attr:`timings` holds what this run spent in each stage, loading and computing."""
+        return {stage: ComputeTime.of(seconds) for stage, seconds in self.compute_seconds.items()}
 
     def scores_frame(self) -> pd.DataFrame:
         return pd.DataFrame([s.flat() for s in self.scores])
@@ -132,10 +141,15 @@ class State:
         """The inputs the selected descriptors declare."""
         return {r for d in self.descriptors.values() for r in d.requires}
 
-    def result(self, timings: dict[str, float]) -> RunResult:
-        """What the run produced, with the seconds each stage took."""
+    def result(self, timings: dict[str, float], names: Mapping[str, str]) -> RunResult:
+        """What the run produced, with the seconds each stage took in this run (``timings``) and
+        the compute seconds of its artifacts as first measured, per stage named as in ``timings``
+        (``names``: store stage -> that name, where they differ)."""
         assert self.features is not None
         landscapes = list(self.outputs.get("landscape", []))
+        compute_seconds: dict[str, dict[str, float | None]] = {}
+        for stage, st in self.store.stats.items():
+            compute_seconds.setdefault(names.get(stage, stage), {}).update(st.seconds)
         return RunResult(
             self.models,
             self.features,
@@ -148,6 +162,7 @@ class State:
             landscapes=landscapes,
             curvatures=list(self.outputs.get("curvature", [])),
             univariate=self.univariate,
+            compute_seconds=compute_seconds,
         )
 
     def bar(self, total: int, desc: str, unit: str = "model") -> Progress:
@@ -172,11 +187,40 @@ class PlanRow:
         return cls(stage, len(keys), sum(stored.values()), stored)
 
 
+ROUGH_GUESS = "no time recorded in this store; guessed from experiment=tiny on 2 CPU cores, larger models take longer"
+"""What a dry run says of an :class:`Estimate` from :attr:`Stage.rough_seconds`."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A dry run's estimate of one stage's compute time: ``count`` artifacts to compute (at most
+    that many when ``upper``: the scores' keys are not known before the features exist), ``each``
+    the seconds of one, and ``basis``, where ``each`` comes from (``rough``: a guess, not a
+    measurement of this store)."""
+
+    stage: str
+    count: int
+    each: float
+    basis: str
+    upper: bool = False
+    rough: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return self.count * self.each
+
+
 @dataclass(frozen=True)
 class Stage:
     """One stage: its store folder, the code version in its keys (``per task``/``per descriptor``
     where each task or descriptor declares its own), its record, when it runs (``needs``: an input a
-    selected descriptor declares; ``scored``: only when the run scores), and its two steps."""
+    selected descriptor declares; ``scored``: only when the run scores), and its two steps.
+
+    For a dry run's estimate when the store has recorded no time of the stage: ``rough_seconds``, a
+    rough guess of one artifact's compute seconds (per unit of ``size`` when that is given; measured
+    on the tiny experiment on 2 CPU cores), and ``size``, what one planned artifact's time scales
+    with, in the units the store records (:attr:`benchmark.store.ComputeRecord.size`: a landscape's
+    grid nodes)."""
 
     name: str
     version: str
@@ -185,6 +229,8 @@ class Stage:
     compute: Callable[[State], None]
     needs: str | None = None
     scored: bool = False
+    rough_seconds: float = math.nan
+    size: Callable[[State], int] | None = None
 
     def wanted(self, s: State, score: bool) -> bool:
         return (self.needs is None or self.needs in s.needed) and (score or not self.scored)

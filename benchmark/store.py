@@ -32,6 +32,14 @@ stage it removes the ones left by writers that died (this host, pid gone, untouc
 
 Several processes may share one store (Hydra multirun, a cluster): a per-key lock makes sure one
 artifact is computed once, and ``map`` lets concurrent processes split a list of work between them.
+
+Beside each artifact the store keeps how long it took to compute, in a sidecar
+``<key>.time.json`` (:data:`TIME_SUFFIX`; fields in :meth:`ArtifactStore.save`), written
+atomically before the artifact and read back whenever the artifact is served, so a rerun from the
+store reports the compute time as first measured. The sidecar is outside the artifact, its key and
+its digest: an artifact without one (stored before sidecars existed, or its sidecar lost) loads as
+before and counts as "not recorded"; a sidecar that is unreadable or names another stage or key
+counts the same way and is never damage.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -53,7 +62,7 @@ import time
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -73,6 +82,8 @@ ORPHAN_GRACE_S = 60.0
 """A temporary file of a dead writer on this host is removed once untouched this long (seconds)."""
 ORPHAN_AGE_S = 24 * 3600.0
 """Any temporary file untouched this long (seconds) is removed (writers on other hosts, old names)."""
+TIME_SUFFIX = ".time.json"
+"""The sidecar of an artifact ``<key>.npz``: ``<key>.time.json``, how long it took to compute."""
 
 
 class Record(Protocol):
@@ -129,6 +140,13 @@ def encode(record: Record, stage: str | None = None, key: str | None = None) -> 
     """Serialise a record to ``.npz`` bytes (no pickled objects); with ``stage`` and ``key``, the
     entry carries that identity (the store always passes them)."""
     meta, arrays = record.to_payload()
+    return _encode_payload(record, meta, arrays, stage, key)
+
+
+def _encode_payload(
+    record: Record, meta: dict[str, Any], arrays: dict[str, np.ndarray], stage: str | None, key: str | None
+) -> bytes:
+    """:func:`encode` of the payload ``record.to_payload()`` gave."""
     for reserved in RESERVED:
         if reserved in meta:
             raise ValueError(f"{record.kind} payload uses the reserved key {reserved!r}")
@@ -344,10 +362,58 @@ def _alive(pid: int) -> bool:
     return True
 
 
+RECORD_SAMPLE = 1000
+"""At most this many sidecars of one stage are read by :meth:`ArtifactStore.compute_records`."""
+
+
+def _recorded_seconds(data: Any, stage: str, key: str) -> float | None:
+    """The seconds a sidecar's JSON ``data`` records for ``stage``/``key`` (None: it records none
+    for them: not an object, another stage or key, no finite non-negative ``seconds``)."""
+    if not isinstance(data, dict) or data.get("stage") != stage or data.get("key") != key:
+        return None
+    seconds = data.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return None
+    return float(seconds) if seconds >= 0 else None
+
+
+@dataclass(frozen=True)
+class ComputeTime:
+    """The compute time of a set of artifacts as first measured: ``seconds``, the sum over those
+    with a recorded time; ``artifacts``, how many there are; ``unrecorded``, how many of them have
+    no recorded time (``seconds`` leaves them out)."""
+
+    seconds: float
+    artifacts: int
+    unrecorded: int
+
+    @classmethod
+    def of(cls, recorded: Mapping[str, float | None]) -> ComputeTime:
+        """Of ``{key: recorded seconds, or None where not recorded}``."""
+        values = list(recorded.values())
+        return cls(math.fsum(v for v in values if v is not None), len(values), sum(v is None for v in values))
+
+
+@dataclass(frozen=True)
+class ComputeRecord:
+    """One artifact's sidecar: its ``key``, its compute ``seconds`` as first measured (the wall time
+    of its group divided by ``group``, the number of artifacts computed together) and ``size``, the
+    number of values in its record's largest array (for a landscape, its grid nodes; 0: unknown)."""
+
+    key: str
+    seconds: float
+    group: int
+    size: int
+
+
 @dataclass
 class StageStats:
+    """What one store object served of a stage: artifacts ``loaded`` and ``computed``, and
+    ``seconds``, each served key's compute time as first measured (None: not recorded)."""
+
     loaded: int = 0
     computed: int = 0
+    seconds: dict[str, float | None] = field(default_factory=dict)
 
 
 class ArtifactStore:
@@ -362,8 +428,52 @@ class ArtifactStore:
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:2] / f"{key}.npz"
 
+    def time_path(self, stage: str, key: str) -> Path:
+        """The sidecar of :meth:`path`: how long the artifact took to compute."""
+        return self.root / stage / key[:2] / f"{key}{TIME_SUFFIX}"
+
     def exists(self, stage: str, key: str) -> bool:
         return self.path(stage, key).is_file()
+
+    def recorded_seconds(self, stage: str, key: str) -> float | None:
+        """The seconds the artifact took to compute, as its sidecar recorded them when it was
+        computed; None when there is no readable sidecar for this stage and key."""
+        try:
+            data = json.loads(self.time_path(stage, key).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return _recorded_seconds(data, stage, key)
+
+    def compute_records(self, stage: str, limit: int = RECORD_SAMPLE) -> list[ComputeRecord]:
+        """Up to ``limit`` valid sidecars of stored artifacts of ``stage`` (in folder order, which
+        follows no particular configuration): what a dry run estimates times from."""
+        folder, out = self.root / stage, []
+        try:
+            with os.scandir(folder) as entries:
+                subfolders = sorted(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            return out
+        for sub in subfolders:
+            try:
+                names = sorted(n for n in os.listdir(sub) if n.endswith(TIME_SUFFIX) and not n.startswith("."))
+            except OSError:
+                continue
+            for name in names:
+                key = name.removesuffix(TIME_SUFFIX)
+                try:
+                    data = json.loads((Path(sub) / name).read_bytes())
+                except (OSError, ValueError):
+                    continue
+                seconds = _recorded_seconds(data, stage, key)
+                if seconds is None or not self.exists(stage, key):
+                    continue
+                group, size = data.get("group"), data.get("size")
+                group = group if isinstance(group, int) and not isinstance(group, bool) and group > 0 else 1
+                size = size if isinstance(size, int) and not isinstance(size, bool) else 0
+                out.append(ComputeRecord(key, seconds, group, max(size, 0)))
+                if len(out) >= limit:
+                    return out
+        return out
 
     def load(self, stage: str, key: str, cls: type[R]) -> R | None:
         """The stored record, or None if absent. A damaged entry is logged, removed, None returned."""
@@ -484,14 +594,46 @@ class ArtifactStore:
         m = _TEMP_NAME.match(name)
         return bool(m) and m["host"] == self._host and idle > ORPHAN_GRACE_S and not _alive(int(m["pid"]))
 
-    def save(self, stage: str, key: str, record: Record) -> Path:
-        """Write atomically: temp file in the same folder, fsync, rename."""
+    def save(self, stage: str, key: str, record: Record, seconds: float | None = None, group: int = 1) -> Path:
+        """Write atomically: temp file in the same folder, fsync, rename.
+
+        With ``seconds`` (the wall time computing the record took; for ``group`` artifacts computed
+        together, the group's time divided by ``group``), the sidecar :meth:`time_path` is written
+        first, the same way: JSON ``{"stage", "key", "seconds", "group", "size": the number of
+        values in the record's largest array, "computed_at": UTC time}``. Without ``seconds`` any sidecar
+        of the key is removed, so a time is never attributed to an artifact it was not measured for.
+        """
         self._sweep(stage)
         path = self.path(stage, key)
         if path.is_dir():
             self._folder_in_place(stage, key, path)
         self._mkdir(path.parent, f"the {stage} artifacts")
-        data = encode(record, stage, key)
+        meta, arrays = record.to_payload()
+        data = _encode_payload(record, meta, arrays, stage, key)
+        if seconds is None:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(self.time_path(stage, key))
+        else:
+            sidecar = {
+                "stage": stage,
+                "key": key,
+                "seconds": float(seconds),
+                "group": int(group),
+                "size": int(max((np.asarray(a).size for a in arrays.values()), default=0)),
+                "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            sidecar_path = self.time_path(stage, key)
+            try:
+                self._write(sidecar_path, key, json.dumps(sidecar, sort_keys=True).encode())
+            except IsADirectoryError:
+                raise StoreLayoutError(
+                    f"store: {sidecar_path} is a folder, but the compute time of the {stage} artifact {key} "
+                    f"belongs there as a file; move the folder away (or delete it: rm -r '{sidecar_path}') and rerun."
+                ) from None
+        return self._write(path, key, data)
+
+    def _write(self, path: Path, key: str, data: bytes) -> Path:
+        """``data`` into ``path`` atomically, through a temporary file named after its writer."""
         prefix = f".{key[:8]}.{self._host}.{os.getpid()}."
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
         try:
@@ -507,9 +649,10 @@ class ArtifactStore:
         return path
 
     def discard(self, stage: str, key: str) -> None:
-        """Remove an artifact if present."""
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            self.path(stage, key).unlink()
+        """Remove an artifact and its sidecar if present."""
+        for path in (self.path(stage, key), self.time_path(stage, key)):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                path.unlink()
 
     @contextlib.contextmanager
     def _lock(self, stage: str, key: str, blocking: bool = True) -> Iterator[bool]:
@@ -533,12 +676,16 @@ class ArtifactStore:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _count(self, stage: str, computed: bool) -> None:
+    def _count(self, stage: str, key: str, computed_seconds: float | None = None) -> None:
+        """One artifact served: computed now, in ``computed_seconds``, or (None) loaded, with the
+        compute time its sidecar recorded."""
         stats = self.stats.setdefault(stage, StageStats())
-        if computed:
-            stats.computed += 1
-        else:
+        if computed_seconds is None:
             stats.loaded += 1
+            stats.seconds[key] = self.recorded_seconds(stage, key)
+        else:
+            stats.computed += 1
+            stats.seconds[key] = computed_seconds
 
     def get_or_compute(self, stage: str, key: str, cls: type[R], compute: Callable[[], R]) -> R:
         """Load the artifact, or compute and store it (at most one process computes a key)."""
@@ -553,16 +700,18 @@ class ArtifactStore:
     ) -> R:
         record = self._load(stage, key, cls, unverifiable)
         if record is not None:
-            self._count(stage, computed=False)
+            self._count(stage, key)
             return record
         with self._lock(stage, key):
             record = self._load(stage, key, cls, unverifiable)  # another process may have finished it
             if record is not None:
-                self._count(stage, computed=False)
+                self._count(stage, key)
                 return record
+            t0 = time.perf_counter()
             record = compute()
-            self.save(stage, key, record)
-            self._count(stage, computed=True)
+            seconds = time.perf_counter() - t0
+            self.save(stage, key, record, seconds)
+            self._count(stage, key, seconds)
             return record
 
     def map(
@@ -597,7 +746,9 @@ class ArtifactStore:
         otherwise it is computed whole, under one lock per group (concurrent processes split the work
         by group and wait for each other's), and its missing members are saved. A stored member is
         kept as it is: the group's keys must name the group (its members' records depend on it), so
-        that computing it again gives the same records."""
+        that computing it again gives the same records. Each saved member records the group's wall
+        time divided evenly over all its members (those kept included) as its compute time, so the
+        members' times add up to the group's."""
         self._sweep(stage)
         unverifiable: list[Path] = []
         out: list[R | None] = [None] * len(keys)
@@ -640,8 +791,8 @@ class ArtifactStore:
             return all(r is not None for r in records)
 
         if load_all():
-            for _ in group:
-                self._count(stage, computed=False)
+            for i in group:
+                self._count(stage, keys[i])
             return True
         # one item: its own key's lock, which get_or_compute takes too
         joined = "\0".join(keys[i] for i in group)
@@ -650,15 +801,18 @@ class ArtifactStore:
             if not got:
                 return False
             if load_all():  # another process finished it meanwhile
-                for _ in group:
-                    self._count(stage, computed=False)
+                for i in group:
+                    self._count(stage, keys[i])
                 return True
-            for i, record in zip(group, compute(group), strict=True):
+            t0 = time.perf_counter()
+            records = compute(group)
+            share = (time.perf_counter() - t0) / len(group)
+            for i, record in zip(group, records, strict=True):
                 if out[i] is None:
-                    self.save(stage, keys[i], record)
-                    self._count(stage, computed=True)
+                    self.save(stage, keys[i], record, share, len(group))
+                    self._count(stage, keys[i], share)
                 else:
-                    self._count(stage, computed=False)
+                    self._count(stage, keys[i])
                 out[i] = record if out[i] is None else out[i]
         return True
 

@@ -85,7 +85,7 @@ def test_descriptor_comparison_covers_every_embedded_zoo(tmp_path):
     jobs = sweep_jobs(OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True))
     zoos = {compose_plain(["study=compare_descriptors", *job], tmp_path)["zoo"]["name"] for job in jobs}
     tables = {p.stem for p in (CONF / "zoo").glob("*.yaml") if yaml.safe_load(p.read_text()).get("source") == "table"}
-    embedded = {p.stem for p in (CONF / "zoo").glob("*.yaml")} - {"manifest"} - tables  # tables have no descriptors
+    embedded = {p.stem for p in (CONF / "zoo").glob("*.yaml") if "source" not in yaml.safe_load(p.read_text())}
     assert zoos == embedded and {"table", "model_diagnosis"} <= tables
     # exactly the suite's experiments with landscapes, the most work first, each with both regressors
     experiments = [e.name for e in heaviest_first(landscape_entries(load_suite(CONF)))]

@@ -22,7 +22,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.report.leaderboard import gather_sweep, write_leaderboard, write_pairwise, write_univariate
-from benchmark.report.provenance import config_yaml, hydra_rerun_command, provenance
+from benchmark.report.provenance import config_yaml, duration, hydra_rerun_command, merge_compute, provenance
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,14 @@ def sweep_timings(sweep_dir: Path) -> dict[str, float]:
         for stage, seconds in json.loads(path.read_text()).items():
             totals[stage] = totals.get(stage, 0.0) + float(seconds)
     return totals
+
+
+def sweep_compute_times(sweep_dir: Path) -> dict[str, dict[str, float | None]] | None:
+    """Per stage, every artifact the jobs used (each job's ``compute_times.json``), each once, with
+    its compute seconds as first measured (None: not recorded); None when no job has the file (a
+    sweep run before jobs wrote it)."""
+    jobs = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/compute_times.json"))]
+    return merge_compute(jobs) if jobs else None
 
 
 def load_master_config(sweep_dir: Path) -> DictConfig:
@@ -78,7 +86,8 @@ def gather_leaderboard(
     extra = {"sweep folder": str(sweep_dir)}
     if gathered_by:
         extra["gathered by"] = f"`{gathered_by}`"
-    prov = provenance(config_yaml(master), overrides, sweep_timings(sweep_dir), extra)
+    timings, compute = sweep_timings(sweep_dir), sweep_compute_times(sweep_dir)
+    prov = provenance(config_yaml(master), overrides, timings, extra, compute)
     directory = Path(report_dir) if report_dir is not None else Path(str(master.report.dir))
     board = name or str(master.report.name)
     command = hydra_rerun_command(master.hydra, multirun=True)
@@ -129,7 +138,36 @@ def sweep_plan(sweep_dir: str | Path) -> str:
         else:  # scores: keyed by feature values, unknown before the features exist
             total_row += _cell(None, sum(t for plan in plans for s, t, _ in plan["rows"] if s == stage))
     lines.append(total_row + "   (distinct artifacts: those shared by several jobs count once; ? = not known yet)")
+    if all("estimates" in plan for plan in plans):
+        lines.append(_sweep_estimate(plans, stages))
     return "\n".join(lines)
+
+
+def _sweep_estimate(plans: list[dict], stages: list[str]) -> str:
+    """The sweep's estimated compute time: each distinct artifact to compute once, at the seconds per
+    artifact its first job's plan estimated (score rows, whose keys are not known yet: every job's,
+    as an upper bound)."""
+    total, upper, rough = 0.0, False, set()
+    for stage in stages:
+        seen: set[str] = set()
+        for plan in plans:
+            estimate = plan["estimates"].get(stage)
+            if estimate is None:
+                continue
+            stage_keys = plan["keys"].get(stage)
+            if stage_keys is None:  # scores: keyed by feature values
+                count = sum(t for s, t, k in plan["rows"] if s == stage and k < 0)
+                upper = upper or count > 0
+            else:
+                todo = {k for k, stored in stage_keys.items() if not stored} - seen
+                seen |= todo
+                count = len(todo)
+            total += count * estimate["each"]
+            if count and estimate["rough"]:
+                rough.add(stage)
+    notes = ["at most: some score rows may be stored already"] if upper else []
+    notes += ["a rough guess for " + ", ".join(s for s in stages if s in rough) + ": no time recorded"] if rough else []
+    return f"estimated compute time of the sweep: about {duration(total)}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _cell(todo: int | None, needed: int) -> str:

@@ -188,11 +188,14 @@ def render_markdown(
         f"| python | {prov['python']} |",
         "| packages | " + ", ".join(f"{k} {v}" for k, v in prov["packages"].items()) + " |",
         "| overrides | " + (" ".join(f"`{o}`" for o in prov["overrides"]) or "none") + " |",
-        "| seconds per stage | " + ", ".join(f"{k} {v}" for k, v in prov["timings_s"].items()) + " |",
     ]
+    if "compute_s" not in prov:
+        lines.append("| seconds per stage | " + ", ".join(f"{k} {v}" for k, v in prov["timings_s"].items()) + " |")
     for k, v in prov.items():
-        if k not in ("date", "git_commit", "python", "packages", "overrides", "timings_s", "config"):
+        if k not in ("date", "git_commit", "python", "packages", "overrides", "timings_s", "compute_s", "config"):
             lines.append(f"| {k.replace('_', ' ')} | {v} |")
+    if "compute_s" in prov:
+        lines += ["", *stage_seconds_table(prov["timings_s"], prov["compute_s"])]
     has_settings = "settings" in frame and frame["settings"].astype(bool).any()
     for (zoo, target, protocol), table in frame.groupby(["zoo", "target", "protocol"], sort=False):
         is_ceiling = table["kind"] == CEILING
@@ -235,6 +238,28 @@ def render_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def stage_seconds_table(timings: Mapping[str, float], compute: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """The provenance's seconds per stage (Markdown lines): what the stage's artifacts took to compute
+    when they were computed (their recorded times, summed; the same on a rerun from the store), and
+    what this run spent in the stage, loading what was stored and computing the rest."""
+    lines = [
+        "| stage | seconds to compute (as first measured) | seconds this run (loading + computing) |",
+        "|---|---|---|",
+    ]
+    for stage in [*timings, *(s for s in compute if s not in timings)]:
+        c = compute.get(stage)
+        if not c or not c["artifacts"]:
+            computed = "— (nothing stored)"
+        elif c["unrecorded"] == c["artifacts"]:
+            computed = f"not recorded for {c['artifacts']} of {c['artifacts']}"
+        else:
+            computed = f"{c['seconds']}" + (
+                f" (not recorded for {c['unrecorded']} of {c['artifacts']})" if c["unrecorded"] else ""
+            )
+        lines.append(f"| {stage} | {computed} | {timings.get(stage, '—')} |")
+    return lines
 
 
 def write_leaderboard(

@@ -6,9 +6,12 @@ import datetime as dt
 import platform
 import shlex
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from benchmark.store import ComputeTime
 
 PACKAGES = ("landscape-bench", "torch", "numpy", "scikit-learn", "gudhi", "hydra-core", "pandas", "scipy")
 
@@ -54,8 +57,16 @@ def config_yaml(cfg: Any) -> str:
 
 
 def provenance(
-    config_yaml: str, overrides: list[str], timings: dict[str, float], extra: dict[str, Any] | None = None
+    config_yaml: str,
+    overrides: list[str],
+    timings: dict[str, float],
+    extra: dict[str, Any] | None = None,
+    compute: Mapping[str, Mapping[str, float | None]] | None = None,
 ) -> dict[str, Any]:
+    """The provenance block of a leaderboard: ``timings`` are the seconds spent in each stage by
+    this run (or summed over a sweep's jobs), ``compute`` each stage's artifacts with their compute
+    seconds as first measured (:attr:`benchmark.stage.RunResult.compute_seconds`; None where not
+    recorded), kept as ``compute_s`` (:func:`compute_summary`) when given."""
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "git_commit": git_commit(),
@@ -63,12 +74,54 @@ def provenance(
         "packages": {p: _version(p) for p in PACKAGES},
         "overrides": overrides,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        **({"compute_s": compute_summary(compute)} if compute is not None else {}),
         **(extra or {}),
         "config": config_yaml,
     }
 
 
-PATH_KEYS = ("zoo.manifest", "zoo.path", "dataset.root", "dataset.path", "export_zoo", "paths.home", "report.dir")
+def compute_summary(compute: Mapping[str, Mapping[str, float | None]]) -> dict[str, dict[str, float | int]]:
+    """Per stage, ``{"seconds": compute seconds as first measured (rounded to 0.01), "artifacts":
+    how many, "unrecorded": how many without a recorded time}``."""
+    out: dict[str, dict[str, float | int]] = {}
+    for stage, seconds in compute.items():
+        t = ComputeTime.of(seconds)
+        out[stage] = {"seconds": round(t.seconds, 2), "artifacts": t.artifacts, "unrecorded": t.unrecorded}
+    return out
+
+
+def duration(seconds: float) -> str:
+    """A time for people: ``"0.4s"`` (under 10 s), ``"12s"``, ``"3m05s"``, ``"1h02m"``."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def merge_compute(per_job: list[Mapping[str, Mapping[str, float | None]]]) -> dict[str, dict[str, float | None]]:
+    """The artifacts of several runs (a sweep's jobs), each counted once however many jobs used it
+    (its recorded time kept when any job found one)."""
+    merged: dict[str, dict[str, float | None]] = {}
+    for job in per_job:
+        for stage, seconds in job.items():
+            into = merged.setdefault(stage, {})
+            for key, value in seconds.items():
+                if into.get(key) is None:
+                    into[key] = value
+    return merged
+
+
+PATH_KEYS = (
+    "zoo.manifest",
+    "zoo.path",
+    "zoo.root",
+    "dataset.root",
+    "dataset.path",
+    "export_zoo",
+    "paths.home",
+    "report.dir",
+)
 """Overrides whose value is a path: printed absolute, so that a printed command reruns from any folder."""
 
 

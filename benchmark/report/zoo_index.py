@@ -32,6 +32,10 @@ hyperparameter. Training times were measured on this 2-core machine when the mod
 |---|---|---|
 """
 MANIFEST_ROW = "| `manifest` | — | your own checkpoints, listed in a manifest (below) |\n"
+PUBLIC_ROWS = (
+    "| `small_cnn_zoo` | — | the Small CNN Zoo (Unterthiner et al. 2020), read from its published files (below) |\n"
+    "| `model_zoos` | — | the Model Zoos (Schürholt et al. 2022), read from their published run folders (below) |\n"
+)
 TABLE_ROW = "| `table` | — | your own precomputed feature table, CSV or Parquet (below) |\n"
 OUTRO = """
 Any zoo keeps intermediate models with `zoo.checkpoints=[1,5,10]` (epochs; Adam steps for PINNs):
@@ -65,6 +69,75 @@ corrupt file, a file that is not a state dict, a shape mismatch and a target wit
 (default `$LANDSCAPE_BENCH_DATA` or `./data`); downloading is opt-in with `dataset.download=true`.
 """
 
+PUBLIC = """## Public zoos
+
+Two published zoos are read from a local folder, `zoo.root`, in the layout they were released in
+(nothing is downloaded). Their models become the records a manifest's models become. `dataset=`
+names the dataset the zoo was trained on (`mnist`, `fashion_mnist` or `cifar10`, from
+`dataset.root`); its images meet each network through the zoo's own preprocessing, built into the
+architecture. `zoo.epochs` picks the checkpoints (`null`: all); `zoo.sample=N` keeps N groups
+drawn without replacement by `zoo.sample_seed` from the sorted groups, each with all its models,
+before any weight is read. A missing file or column, a weight count or a layout that does not fit
+the architecture, a pickled object and a model without its target stop the run with a
+`PublicZooError` naming the file and the model; `zoo.skip_invalid=true` skips invalid models.
+
+**Small CNN Zoo** (`zoo=small_cnn_zoo`). Unterthiner, Keysers, Gelly, Bousquet and Tolstikhin,
+*Predicting Neural Network Accuracy from Weights*, arXiv:2002.11448 (2020); files and code:
+[google-research/google-research, dnn_predict_accuracy](https://github.com/google-research/google-research/tree/master/dnn_predict_accuracy)
+(README, `train_network.py`), CC-BY 4.0. 30,000 runs per dataset (MNIST, Fashion-MNIST, CIFAR-10
+and SVHN, in grayscale) of one CNN, 4,970 parameters (architecture `small_cnn_zoo`: three 3x3
+stride-2 `valid` convolutions of 16 filters with the run's activation, global average pooling, a
+dense layer; inputs scaled to [-1, 1] and averaged over channels), checkpoints at epochs 0, 1, 2,
+3, 20, 40, 60, 80 and 86. `zoo.root` is one dataset's extracted archive:
+
+| file | content |
+|---|---|
+| `weights.npy` | a float array, a flattened checkpoint per row (4,970 columns) |
+| `metrics.csv.gz` (or `.csv`) | a row per checkpoint: `modeldir`, `step`, `config.*`, test/train accuracy and loss |
+| `layout.csv` | `varname`, `start_idx`, `end_idx`, `shape`: where each Keras variable lies in a row |
+
+`weights.npy` is memory-mapped with `np.load(allow_pickle=False)`: only the kept rows are read.
+
+```
+landscape-bench zoo=small_cnn_zoo zoo.root=path/to/mnist dataset=mnist zoo.sample=200
+```
+
+reads the final checkpoints (`zoo.epochs=[86]`) of 200 runs (SVHN's archive has no registered
+dataset to be evaluated on). A model is `<run>@<step>`; its hyperparameters
+`activation`, `b_init`, `dropout`, `init_std`, `l2reg`, `lr`, `optimizer`, `train_fraction`,
+`w_init` and `seed` (42 for all); its targets the four metrics, `generalization_gap` (train minus
+test accuracy) and `loss_gap`. Every run has its own hyperparameters, so each run is a group
+(`zoo.group_by=run`): its checkpoints never straddle two folds.
+
+**Model Zoos** (`zoo=model_zoos`). Schürholt, Taskiran, Knyazev, Giró-i-Nieto and Borth, *Model
+Zoos: A Dataset of Diverse Populations of Neural Network Models*, NeurIPS 2022 Datasets and
+Benchmarks, arXiv:2209.14764; code: [ModelZoos/ModelZooDataset](https://github.com/ModelZoos/ModelZooDataset)
+(`code/model_definitions/def_net.py`, `code/zoo_generators/`), zoos on Zenodo, CC-BY 4.0. Ray
+tune populations of CNN-s (2,464 parameters on one channel, 28x28) and CNN-l (10,853, 32x32x3),
+architecture `model_zoos_cnn` with the published `module_list` names; `*_uniform` zoos vary the
+seed, `*_hyperparameter_10_*_seeds` zoos a grid of activation, initialisation, optimizer,
+dropout, learning rate and weight decay with 10 seeds each. `zoo.root` is one zoo's folder:
+
+| path | content |
+|---|---|
+| `<run>/params.json` | the configuration: `model::type` (`CNN`, `CNN3`), `model::nlin`, `optim::lr`, `seed`, ... |
+| `<run>/result.json` | a JSON line per epoch: `training_iteration`, `train_acc`, `test_acc`, `*_loss` |
+| `<run>/checkpoint_<epoch>/checkpoints` | the state dict after that epoch (`checkpoint_000050` or `checkpoint_50`) |
+
+Checkpoints load with `torch.load(weights_only=True)`; nothing else is opened (not the zoo's
+`dataset.pt`, nor ray's pickles `params.pkl` and `.tune_metadata`).
+
+```
+landscape-bench zoo=model_zoos zoo.root=path/to/tune_zoo_mnist_hyperparameter_10_random_seeds dataset=mnist
+```
+
+reads the final checkpoints (`zoo.epochs=[50]`). A model is `<run folder>@<epoch>`; its
+hyperparameters `activation`, `dropout`, `init`, `optimizer`, `lr`, `weight_decay`, `momentum`,
+`batch_size`, `epochs` and `seed`; its targets those of its epoch's `result.json` line (`train_acc`
+is the running accuracy of the training epoch, as published), `generalization_gap` and
+`loss_gap`. A configuration's seeds share a group (`zoo.group_by=configuration`); the
+`*_uniform` zoos, one configuration, need `zoo.group_by=run`.
+"""
 
 TABLE = """## External zoos: feature tables
 
@@ -141,12 +214,12 @@ def power_section(board_dir: Path, suite: Sequence[SuiteEntry], experiments: Seq
 def header(suite: Sequence[SuiteEntry]) -> str:
     """The page's introduction, with one table row per suite experiment (its zoo and description)."""
     rows = "".join(f"| `{e.zoo}` | `{e.name}` | {_cell(e.description)} |\n" for e in suite)
-    return INTRO + rows + MANIFEST_ROW + TABLE_ROW + OUTRO
+    return INTRO + rows + MANIFEST_ROW + PUBLIC_ROWS + TABLE_ROW + OUTRO
 
 
 def build(board_dir: Path, out: Path, experiments: Sequence[str], suite: Sequence[SuiteEntry] | None = None) -> str:
     """docs/zoos.md: the header (the suite of ``suite``, default :func:`load_suite`), then the zoo
-    summary of each of ``experiments`` from ``board_dir``, then the manifest and table sections."""
+    summary of each of ``experiments`` from ``board_dir``, then the manifest, public-zoo and table sections."""
     suite = load_suite() if suite is None else suite
     parts = [header(suite), power_section(board_dir, suite, experiments)]
     for name in experiments:
@@ -160,7 +233,7 @@ def build(board_dir: Path, out: Path, experiments: Sequence[str], suite: Sequenc
         if (board_dir / f"{name}.zoo.png").is_file():
             text += f"\n![{name}]({rel}/{name}.zoo.png)\n"
         parts.append(text)
-    parts += [MANIFEST, TABLE]
+    parts += [MANIFEST, PUBLIC, TABLE]
     return "\n".join(parts)
 
 
