@@ -40,7 +40,19 @@ CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
             "seed": 0,
         },
     ),
-    "cnn": ("digits_cnn", {"depth": 2, "residual": False, "seed": 0}),
+    "cnn": (
+        "digits_cnn",
+        {
+            "depth": 2,
+            "residual": False,
+            "width": 16,
+            "lr": 0.001,
+            "weight_decay": 0.0,
+            "batch_size": 64,
+            "label_noise": 0.0,
+            "seed": 0,
+        },
+    ),
 }
 QUICK_CHOICES: dict[str, dict[str, Any]] = {"mlp": {"width": 16, "depth": 1}}
 
