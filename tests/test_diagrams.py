@@ -100,7 +100,13 @@ def test_diagram_sets_reach_the_leaderboard(tmp_path):
     from tests.conftest import compose_plain
 
     cfg = compose_plain(
-        ["experiment=tiny", "threads=1", "+evaluation.diagram_sets.h0_image={homology: 0, vectorizer: silhouette}"],
+        [
+            "experiment=tiny",
+            "threads=1",
+            "+evaluation.diagram_sets.h0_image={homology: 0, vectorizer: silhouette}",
+            "evaluation.targets=[test_accuracy]",  # one target, no conditional fits: the diagram rows are the point
+            "evaluation.conditional.baselines=null",
+        ],
         tmp_path,
     )
     frame = run(cfg).scores_frame()

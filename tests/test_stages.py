@@ -9,7 +9,12 @@ from benchmark import pipeline
 from .conftest import compose_plain
 
 CONFIGS = {
-    "tiny with checkpoints": ["experiment=tiny", "zoo.checkpoints=[2]"],
+    "tiny with checkpoints": [  # one target, one regressor: the plan's counts, not the scores, are the point
+        "experiment=tiny",
+        "zoo.checkpoints=[2]",
+        "evaluation.targets=[test_accuracy]",
+        "regressor=[ridge]",
+    ],
     "hessian directions, two descriptors, one target": [
         "experiment=tiny",
         "landscape=hessian_2d",
