@@ -113,7 +113,7 @@ def write_small_cnn_zoo(folder: Path, n_runs: int = 6) -> Path:
     folder.mkdir(parents=True)
     rows, vectors = [], []
     for run in range(n_runs + 1):
-        modeldir = f"/tmp/dnn_science_workdir/mnist/{4_000_000 + run}"
+        modeldir = f"dnn_science_workdir/mnist/{4_000_000 + run}"  # published rows hold the run folder of training
         for step in (0, 86) if run < n_runs else (0,):
             activation = ("relu", "tanh")[run % 2]
             vectors.append(small_cnn_vector(10 * run + step, activation))

@@ -238,11 +238,7 @@ def read(cfg: Mapping[str, Any]) -> list[LoadedModel]:
                 loaded.append(_model(cfg, root, run, epoch, path, groups[run], hparams, kwargs, results))
             except ManifestError as exc:
                 readers.invalid(zoo, exc, errors, log, where)
-    loaded = readers.finish(loaded, errors, where)
-    log.info(
-        "%s: %d models of %d groups read from %s", SOURCE, len(loaded), len({m.record.group for m in loaded}), root
-    )
-    return loaded
+    return readers.finish(loaded, errors, where, SOURCE, log)
 
 
 def _model(

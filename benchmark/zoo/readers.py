@@ -152,10 +152,14 @@ def single_configuration(zoo: Mapping[str, Any], groups: Sequence[str], where: s
         )
 
 
-def finish(loaded: list[LoadedModel], errors: list[str], where: str) -> list[LoadedModel]:
-    """The models read, or an error when none could be (``errors``: the skipped ones)."""
+def finish(loaded: list[LoadedModel], errors: list[str], where: str, source: str, log: Any) -> list[LoadedModel]:
+    """The models read, logged with their count of groups, or an error when none could be
+    (``errors``: the skipped ones)."""
     if not loaded:
         raise PublicZooError(f"no valid model in {where} ({len(errors)} invalid{': ' + errors[0] if errors else ''}).")
+    log.info(
+        "%s: %d models of %d groups read from %s", source, len(loaded), len({m.record.group for m in loaded}), where
+    )
     return loaded
 
 
