@@ -116,13 +116,6 @@ def stratum_axis(table: pd.DataFrame) -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="known defect on the grown zoos (160-400 models): the group-bootstrap interval of a noise "
-    "feature's within-fold Spearman and Kendall covers 0 in only 14-16 of 20 draws in 5 of 20 group K-fold "
-    "cells (digits_mlp gap, digits_cnn, pinn_convection), more than chance allows; likely cause: the "
-    "interval resamples test models but not the refits, so it is too narrow; to be fixed in the protocol",
-    strict=False,
-)
 def test_noise_scores_like_noise_on_every_committed_zoo_and_protocol() -> None:
     zoos = committed_zoos()
     assert zoos, "no leaderboards/<experiment>.models.csv committed; run make leaderboards"

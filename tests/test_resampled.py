@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from benchmark.evaluation import metrics, resampled
-from benchmark.evaluation.bootstrap import fold_mean_draws, group_counts
+from benchmark.evaluation.bootstrap import fold_mean_draws, group_counts, inflated, refit_inflation
 from benchmark.evaluation.measures import granulated_kendall, model_selection_regret, precision_at_k
 
 
@@ -115,3 +115,25 @@ def test_granulated_kendall_equals_its_definition_group_by_group() -> None:
     for axis in ("a", "b"):
         value, groups = reference_granulated(measure, target, table, axis)
         assert got.per_axis[axis] == pytest.approx(value, abs=1e-12) and got.n_groups[axis] == groups
+
+
+def test_refit_inflation_is_nadeau_and_bengios_factor() -> None:
+    """sqrt(1 + J n_test / n_train): K equal folds give sqrt(1 + K / (K - 1)) in every repeat; folds
+    of ``within`` are counted inside their pool; a single fold (nothing fitted elsewhere) gives 1."""
+    four = np.tile(np.repeat(np.arange(4), 5), (3, 1))  # 3 repeats of 4 folds of 5 models
+    assert refit_inflation(four, np.zeros(20)) == pytest.approx(math.sqrt(1 + 4 / 3))
+    unequal = np.array([[0] * 2 + [1] * 6])  # J = 2: 1 + 2 * mean(2/6, 6/2)
+    assert refit_inflation(unequal, np.zeros(8)) == pytest.approx(math.sqrt(1 + 2 * (2 / 6 + 6 / 2) / 2))
+    pools = np.repeat([0, 1], 10)  # two strata of 10, each split into 2 folds of 5
+    within = np.array([np.repeat(np.arange(4), 5)])
+    assert refit_inflation(within, pools) == pytest.approx(math.sqrt(1 + 2 * 5 / 5))
+    assert refit_inflation(np.zeros((2, 6), dtype=int), np.zeros(6)) == 1.0
+
+
+def test_inflated_widens_about_the_mean_and_keeps_nans() -> None:
+    draws = np.array([0.0, 1.0, np.nan, 2.0])
+    out = inflated(draws, 2.0)
+    np.testing.assert_allclose(out[[0, 1, 3]], [-1.0, 1.0, 3.0])
+    assert math.isnan(out[2])
+    assert inflated(draws, 1.0) is draws
+    assert np.isnan(inflated(np.full(3, np.nan), 2.0)).all()

@@ -49,7 +49,7 @@ from benchmark.zoo import TASKS, table, zoo_specs
 
 log = logging.getLogger(__name__)
 
-VERSION = "8"
+VERSION = "9"
 """Code version of the scores stage (joins every score's store key)."""
 
 

@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import GroupKFold
 
-from benchmark.evaluation.bootstrap import fold_mean_draws, group_counts, pooled_draws
+from benchmark.evaluation.bootstrap import fold_mean_draws, group_counts, inflated, pooled_draws, refit_inflation
 from benchmark.evaluation.measures import conditional_mutual_information, granulated_kendall, pgdl_score
 from benchmark.evaluation.metrics import RANK_METRICS
 from benchmark.evaluation.resampled import resampled_scores
@@ -412,6 +412,7 @@ def score_predictions(
     strata: tuple[np.ndarray, Sequence[str]],
     *,
     constant: bool = False,
+    fitted: bool = True,
     hparams: pd.DataFrame | None = None,
     axes: Sequence[str] | None = None,
     greater_is_better: bool = True,
@@ -425,8 +426,10 @@ def score_predictions(
     regressor made every prediction, and averaged over folds and repeats; the granulated Kendall
     coefficient holds the test fold fixed with the other hyperparameters. Each bootstrap resample
     draws whole groups of the stratum (of every model, then restricted to the kept ones, so that feature
-    sets are paired) and is scored the same way. ``constant``: the predictions are a constant's (rank
-    and pair scores NaN; selection scores at chance).
+    sets are paired) and is scored the same way. The draws' spread is then widened by
+    :func:`~benchmark.evaluation.bootstrap.refit_inflation` when ``fitted`` (the predictions come from
+    regressors fitted on the other folds; the noise ceiling's do not). ``constant``: the predictions
+    are a constant's (rank and pair scores NaN; selection scores at chance).
     """
     seed, n_bootstrap, level = protocol.seed, protocol.n_bootstrap, protocol.ci_level
     codes, names = strata
@@ -457,9 +460,11 @@ def score_predictions(
             per_repeat = [pair_scores(preds[r, rows], y_s, hp_s, axes or [], f_s[r]) for r in range(len(preds))]
             pairs.append({m: np.array([d[m] for d in per_repeat]) for m in PAIR_METRICS})
     value, low, high, fold_std, kept_draws = {}, {}, {}, {}, {}
+    pools = s_k if protocol.split == "within" else np.zeros_like(s_k)
+    factor = refit_inflation(folds, pools) if fitted else 1.0
     for name, fn in fns.items():
         value[name] = _scalar(_nanmean(np.array([v[name] for v in values])))
-        kept_draws[name] = _nanmean(np.stack([d[name] for d in draws]))
+        kept_draws[name] = inflated(_nanmean(np.stack([d[name] for d in draws])), factor)
         low[name], high[name] = _interval(kept_draws[name], level)
         p = chosen if name in SELECTION_METRICS else preds
         per_fold = [
@@ -568,6 +573,7 @@ def evaluate_ceiling(
             keep,
             protocol,
             (codes, names),
+            fitted=False,
             hparams=hparams,
             axes=axes,
             greater_is_better=greater_is_better,
