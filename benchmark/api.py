@@ -42,7 +42,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 import benchmark.suite  # noqa: F401  (registers the ${suite:...} resolver that studies' sweep axes read)
-from benchmark import pipeline
+from benchmark import device, pipeline
 from benchmark.cli import conf_dir, launcher_threads, malformed_overrides, unknown_group_options
 from benchmark.descriptors import DESCRIPTORS, Descriptor, DescriptorInputs, build_descriptor, register_descriptor
 from benchmark.descriptors.base import INPUTS, DescriptorError, contract_problems
@@ -695,7 +695,10 @@ def write_run_leaderboard(
     are the run's frames when computed already."""
     frame = result.scores_frame() if scores is None else scores
     pairwise = result.pairwise_frame() if pairwise is None else pairwise
-    masked = {"landscape nodes masked": f"{result.landscape_masked[0]} of {result.landscape_masked[1]}"}
+    masked = {
+        "landscape nodes masked": f"{result.landscape_masked[0]} of {result.landscape_masked[1]}",
+        "device": device.describe(device.of(plain)),
+    }
     prov = provenance(
         config_yaml(cfg), list(overrides), result.timings, {**masked, **(extra or {})}, result.compute_seconds
     )

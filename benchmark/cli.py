@@ -188,7 +188,7 @@ def main() -> None:
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
-    from benchmark import pipeline
+    from benchmark import device, pipeline
     from benchmark.api import write_job_tables, write_run_leaderboard
     from benchmark.landscape.stage import grid_work
     from benchmark.report.provenance import hydra_rerun_command
@@ -216,7 +216,9 @@ def _hydra_main(cfg: DictConfig) -> None:
                 (Path(hc.runtime.output_dir) / "plan.json").write_text(json.dumps(plan))
             return
         result = pipeline.run(plain)
-        log.info("torch threads: %d", pipeline.compute_threads(plain))  # what the run computed with
+        log.info(  # what the run computed with
+            "torch threads: %d; device: %s", pipeline.compute_threads(plain), device.describe(device.of(plain))
+        )
     except (pipeline.ConfigError, ManifestError) as exc:
         log.error("%s", exc)
         sys.exit(2)

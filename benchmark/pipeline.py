@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from threadpoolctl import threadpool_limits
 
+from benchmark import device
 from benchmark.checks import check_models, range_problems, type_problems, zoo_problems
 from benchmark.data import dataset_identity
 from benchmark.descriptors import Descriptor, DescriptorInputs, build_descriptor, descriptor_problems, feature_table
@@ -55,6 +56,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if problems:  # the checks below compare these settings as numbers
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     problems = range_problems(cfg)
+    problems += device.device_problems(cfg.get("device", "cpu"))
     problems += zoo_problems(cfg)
     problems += descriptor_problems(cfg.get("descriptors") or {})  # `descriptors=[]`: Hydra drops the key
     problems += regressor_problems(cfg.get("regressor") or {})
@@ -76,9 +78,10 @@ def numerics(cfg: Mapping[str, Any]) -> dict[str, Any]:
     stages (training, landscapes, curvature, scores). Float sums split over a different number of
     threads round differently, and training amplifies that, so the thread count (torch's, and the
     BLAS and OpenMP pools that :func:`run` limits to it) is part of a result; one thread, the
-    default, is the reference and adds nothing to a key."""
+    default, is the reference and adds nothing to a key. So is a device other than the CPU
+    (:func:`benchmark.device.key_part`)."""
     threads = compute_threads(cfg)
-    return {} if threads == 1 else {"threads": threads}
+    return {**({} if threads == 1 else {"threads": threads}), **device.key_part(device.of(cfg))}
 
 
 # ----------------------------------------------------------------------------- zoo
@@ -113,6 +116,7 @@ def _run_keys(s: State) -> tuple[list[Any], list[str], list[int], list[list[int]
     else:
         batches = [[i] for i in range(len(specs))]
     together = {i: [specs[j].model_id for j in b] for b in batches if len(b) > 1 for i in b}
+    on_cpu = {k: v for k, v in config.items() if k != "device"}  # batches train on the CPU (compute_zoo)
     keys = [
         artifact_key(
             "run",
@@ -121,7 +125,7 @@ def _run_keys(s: State) -> tuple[list[Any], list[str], list[int], list[list[int]
                 "zoo": spec.zoo,
                 "architecture": spec.architecture,
                 "hparams": spec.hparams,
-                **config,
+                **(on_cpu if i in together else config),
                 **({"batch": {"models": together[i], "version": batched.VERSION}} if i in together else {}),
             },
             [],
@@ -169,10 +173,19 @@ def compute_zoo(s: State) -> None:
                 return [train_run(task, specs[group[0]], s.data, cfg["dataset"]["name"], checkpoints)]
             t0 = time.perf_counter()
             members = [specs[i] for i in group]
-            trained = batched.train_batch(task, members, s.data, cfg["dataset"]["name"], checkpoints)
+            with device.using(torch.device("cpu")):  # the batched trainer's stacked tensors live on the CPU
+                trained = batched.train_batch(task, members, s.data, cfg["dataset"]["name"], checkpoints)
             seconds = (time.perf_counter() - t0) / len(group)  # the batch's time, shared out
             return [TrainingRun(tuple(models), seconds) for models in trained]
 
+        if device.current().type != "cpu" and any(len(b) > 1 for b in batches):
+            log.info(
+                "zoo %s: models trained in batches (batch_models=%s) train on the CPU; batch_models=1 trains each "
+                "on %s",
+                zoo["name"],
+                cfg.get("batch_models"),
+                device.describe(device.current()),
+            )
         with s.bar(len(specs), "train") as bar:
             runs = s.store.map_groups("run", run_keys, TrainingRun, batches, train, progress=bar.update)
         s.models = [m for run in runs for m in run.models]
@@ -196,8 +209,9 @@ def compute_zoo(s: State) -> None:
 
 
 def _stage_cfg(stage_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that change a stage's results (its name and checkpoint cadence do not)."""
-    return {k: v for k, v in stage_cfg.items() if k not in ("name", "checkpoint_seconds")}
+    """The settings that change a stage's results (its name and how it runs do not:
+    :data:`benchmark.landscape.stage.ENGINE_SETTINGS`)."""
+    return {k: v for k, v in stage_cfg.items() if k != "name" and k not in landscape.ENGINE_SETTINGS}
 
 
 def per_model(
@@ -214,6 +228,8 @@ def per_model(
 
     def keys(s: State) -> list[str]:
         config = {**_stage_cfg(s.cfg[name]), **numerics(s.cfg)}
+        if name == "landscape" and landscape.node_memory(s.cfg[name], device.of(s.cfg)) is not None:
+            config["node_batch"] = True  # values equal the per-node ones up to float32 rounding only
         s.keys[name] = [artifact_key(name, version, config, [mk]) for mk in s.keys["model"]]
         return s.keys[name]
 
@@ -226,7 +242,9 @@ def per_model(
         def one(i: int) -> Any:
             if name == "landscape":
                 every = float(s.cfg[name].get("checkpoint_seconds", 30.0))
-                return compute(s.models[i], s.data, cfg, landscape.GridCheckpoint(s.store, ks[i], every))
+                checkpoint = landscape.GridCheckpoint(s.store, ks[i], every)
+                budget = landscape.node_memory(s.cfg[name], device.current())
+                return compute(s.models[i], s.data, cfg, checkpoint, node_memory_mb=budget)
             return compute(s.models[i], s.data, cfg)
 
         with s.bar(len(ks), name) as bar:
@@ -400,13 +418,14 @@ def run(cfg: Mapping[str, Any], score: bool = True) -> RunResult:
 
 @contextlib.contextmanager
 def compute_limits(cfg: Mapping[str, Any]) -> Iterator[None]:
-    """torch, the BLAS libraries and OpenMP limited to the config's ``threads`` inside the block;
-    torch's thread count is restored after it (the next run in this process starts from the default)."""
+    """torch, the BLAS libraries and OpenMP limited to the config's ``threads`` inside the block, and
+    models on its ``device`` (:func:`benchmark.device.using`); torch's thread count is restored after
+    it (the next run in this process starts from the default)."""
     previous = torch.get_num_threads()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
     try:
-        with threadpool_limits(limits=compute_threads(cfg)):
+        with threadpool_limits(limits=compute_threads(cfg)), device.using(device.of(cfg)):
             yield
     finally:
         torch.set_num_threads(previous)

@@ -5,8 +5,8 @@ drawn afresh with a feature of chosen strength), the ratio ``sd(score over draws
 draw's bootstrap draws)`` is 1 when the draws are calibrated, above 1 when the intervals are too
 narrow. docs/protocol.md ("Widened for refitting") quotes what this prints::
 
-    python -m benchmark.evaluation.calibration leaderboards/digits_cnn.models.csv test_accuracy
-    python -m benchmark.evaluation.calibration --simulate 1.5
+    landscape-bench-calibration leaderboards/digits_cnn.models.csv test_accuracy
+    landscape-bench-calibration --simulate 1.5
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def simulated(slope: float, n_configs: int = 100, seeds: int = 2) -> Draw:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="landscape-bench-calibration", description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="?", help="a leaderboards/<zoo>.models.csv (with 'group' and the target)")
     parser.add_argument("target", nargs="?", help="the target column, e.g. test_accuracy")
     parser.add_argument("--simulate", type=float, metavar="SLOPE", help="a simulated zoo, feature slope·y + noise")

@@ -15,7 +15,8 @@ def make_hvp(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> tup
     parameters, flattened in ``named_parameters`` order; ``n`` is their count.
 
     The model runs in eval mode on the fixed batch; the gradient graph is built once and reused
-    by every product (one backward pass per product).
+    by every product (one backward pass per product). The model and the batch may be on any device;
+    ``v`` and ``H v`` are on the CPU, where the Lanczos and Hutchinson vectors live.
     """
     model.eval()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -24,9 +25,9 @@ def make_hvp(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> tup
     n = flat_grad.numel()
 
     def hvp(v: torch.Tensor) -> torch.Tensor:
-        v = v.to(flat_grad.dtype)
+        v = v.to(device=flat_grad.device, dtype=flat_grad.dtype)
         hv = torch.autograd.grad(flat_grad, params, grad_outputs=v, retain_graph=True)
-        return torch.cat([h.reshape(-1) for h in hv]).detach()
+        return torch.cat([h.reshape(-1) for h in hv]).detach().cpu()
 
     return hvp, n
 

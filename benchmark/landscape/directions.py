@@ -55,7 +55,7 @@ def random_direction(
     Entries are drawn for every parameter in order (excluded ones too, then zeroed) so the
     direction of an included parameter does not depend on which others are excluded.
     """
-    draws = {name: torch.randn(w.shape, generator=generator, dtype=w.dtype) for name, w in params.items()}
+    draws = {name: torch.randn(w.shape, generator=generator, dtype=w.dtype).to(w.device) for name, w in params.items()}
     return normalize_direction(draws, params, include, normalization)
 
 
@@ -73,7 +73,7 @@ def unflatten(vector: torch.Tensor, like: Mapping[str, torch.Tensor]) -> dict[st
     """Inverse of :func:`flatten`: split ``vector`` into tensors shaped (and typed) like ``like``."""
     out, start = {}, 0
     for name, t in like.items():
-        out[name] = vector[start : start + t.numel()].reshape(t.shape).to(t.dtype).clone()
+        out[name] = vector[start : start + t.numel()].reshape(t.shape).to(device=t.device, dtype=t.dtype).clone()
         start += t.numel()
     if start != vector.numel():
         raise ValueError(f"a vector of {vector.numel()} entries does not fit parameters of {start} entries.")

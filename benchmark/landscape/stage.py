@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark import device
 from benchmark.errors import ConfigError
 from benchmark.hessian import make_hvp, parameter_index, restrict, top_eigenpairs
 from benchmark.landscape.directions import (
@@ -30,7 +31,16 @@ from benchmark.landscape.directions import (
     random_direction,
     unflatten,
 )
-from benchmark.landscape.grid import NORM_STATS, batch_statistics, evaluate_grid, grid_axes, running_stat_directions
+from benchmark.landscape.grid import (
+    NORM_STATS,
+    batch_statistics,
+    evaluate_grid,
+    evaluate_grid_batched,
+    grid_axes,
+    node_bytes,
+    nodes_per_chunk,
+    running_stat_directions,
+)
 from benchmark.models import record_module
 from benchmark.records import Landscape, ModelRecord, PartialGrid
 from benchmark.store import ArtifactStore
@@ -42,8 +52,27 @@ VERSION = "2"
 """Code version of the landscape stage (joins every landscape's store key)."""
 DIRECTION_KINDS = ("random", "hessian")
 SCALES = ("linear", "log")
-DEFAULTS: dict[str, Any] = {"directions": "random", "norm_stats": "frozen", "scale": "linear", "metric": "loss"}
+DEFAULTS: dict[str, Any] = {
+    "directions": "random",
+    "norm_stats": "frozen",
+    "scale": "linear",
+    "metric": "loss",
+    "node_batch": "auto",
+    "node_memory_mb": 1024,
+}
 """Settings a landscape config may omit, and what they mean then."""
+ENGINE_SETTINGS = ("checkpoint_seconds", "node_batch", "node_memory_mb")
+"""How a grid is computed, not what it holds: left out of the store keys (node batching, which
+rounds differently, adds ``node_batch: true`` to them instead)."""
+
+
+def node_memory(ls_cfg: Mapping[str, Any], on: torch.device) -> float | None:
+    """The memory budget in MiB of node-batched evaluation on ``on`` (see
+    :data:`benchmark.landscape.grid.NODE_BATCH`), or None to evaluate one node at a time."""
+    mode = ls_cfg.get("node_batch", DEFAULTS["node_batch"])
+    if mode is True or (mode == "auto" and on.type != "cpu"):
+        return float(ls_cfg.get("node_memory_mb", DEFAULTS["node_memory_mb"]))
+    return None
 
 
 class UndefinedLandscapeError(ValueError):
@@ -169,6 +198,12 @@ def landscape_problems(cfg: Mapping[str, Any]) -> list[str]:
         value = ls.get(key, DEFAULTS.get(key))
         if value not in allowed:
             problems.append(f"landscape.{key}={value!r} is unknown; use one of {list(allowed)}.")
+    batch = ls.get("node_batch", DEFAULTS["node_batch"])
+    if not (batch == "auto" or isinstance(batch, bool)):
+        problems.append(f"landscape.node_batch={batch!r} is unknown; use auto, true or false.")
+    budget = ls.get("node_memory_mb", DEFAULTS["node_memory_mb"])
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+        problems.append(f"landscape.node_memory_mb={budget!r} must be a positive number of MiB, e.g. 1024.")
     if zoo.get("task") in TASKS and zoo.get("source", "train") == "train":
         try:
             TASKS.get(zoo["task"]).check_metric(ls.get("metric", DEFAULTS["metric"]))
@@ -261,20 +296,29 @@ def grid_values(values: np.ndarray, scale: str) -> np.ndarray:
 
 
 def compute_landscape(
-    record: ModelRecord, data: Any, ls_cfg: Mapping[str, Any], checkpoint: GridCheckpoint | None = None
+    record: ModelRecord,
+    data: Any,
+    ls_cfg: Mapping[str, Any],
+    checkpoint: GridCheckpoint | None = None,
+    node_memory_mb: float | None = None,
 ) -> Landscape:
     """``landscape.metric`` of ``record`` on a grid along normalised directions (see
-    :func:`landscape_directions`); resumes from and saves progress to ``checkpoint`` when given.
+    :func:`landscape_directions`), on the run's device; resumes from and saves progress to
+    ``checkpoint`` when given. With ``node_memory_mb`` the nodes are evaluated in chunks that fit
+    that many MiB (:func:`~benchmark.landscape.grid.evaluate_grid_batched`), except for objectives
+    that differentiate through their inputs (PINNs) and ``norm_stats=batch``, evaluated per node.
 
     Normalisation layers: ``norm_stats=frozen`` (eval mode, trained running statistics),
     ``perturbed`` (running statistics move with the weights) or ``batch`` (each node normalises
     with the evaluation batch's statistics). A model whose Hessian directions are undefined
     (non-finite curvature) gets an all-NaN grid, masked downstream, with the reason logged.
     """
-    model = record_module(record)
+    on = device.current()
+    model = record_module(record).to(on)
     metric = ls_cfg.get("metric", DEFAULTS["metric"])
-    objective = _objective(record, data, ls_cfg["n_samples"], ls_cfg["seed"])
+    objective = _objective(record, data, ls_cfg["n_samples"], ls_cfg["seed"]).to(on)
     measured = objective if metric == "loss" else _objective(record, data, ls_cfg["n_samples"], ls_cfg["seed"], metric)
+    measured = measured.to(on)
     axes = grid_axes(ls_cfg["ndim"], ls_cfg["steps"], ls_cfg["span"])
     batch_stats = ls_cfg.get("norm_stats", DEFAULTS["norm_stats"]) == "batch"
     with batch_statistics(model) if batch_stats else contextlib.nullcontext():
@@ -287,9 +331,12 @@ def compute_landscape(
         resume = checkpoint.load() if checkpoint else None
         if resume is not None and resume[0].shape != tuple(len(a) for a in axes):
             resume = None
-        values = evaluate_grid(
-            model, measured, directions, axes, resume=resume, on_row=checkpoint.save if checkpoint else None
-        )
+        on_row = checkpoint.save if checkpoint else None
+        if node_memory_mb is not None and not measured.needs_input_grad and not batch_stats:
+            chunk = nodes_per_chunk(node_bytes(model, measured, directions), node_memory_mb)
+            values = evaluate_grid_batched(model, measured, directions, axes, chunk, resume=resume, on_row=on_row)
+        else:
+            values = evaluate_grid(model, measured, directions, axes, resume=resume, on_row=on_row)
     if checkpoint:
         checkpoint.clear()
     scale = ls_cfg.get("scale", DEFAULTS["scale"])

@@ -16,8 +16,10 @@ variants:
   forwards (what ``loss-landscapes`` does).
 - *in-place + torch.compile*: the same, through ``torch.compile(model)`` (default mode).
 - *channels-last* (CNN): the engine on a model and batch in ``torch.channels_last`` layout.
-- *vmap over nodes*: ``torch.func.vmap`` of ``functional_call`` over ``--chunk`` nodes of a row at
-  once (their weights stacked), so each layer is one batched product for all of them.
+- *vmap over nodes*: the engine's node-batched path (``evaluate_grid_batched``, what
+  ``landscape.node_batch`` chooses on an accelerator): ``torch.func.vmap`` of ``functional_call``
+  over ``--chunk`` nodes at once (their weights stacked), so each layer is one batched product for
+  all of them.
 
 The results and what was kept are in docs/performance.md, "What else was tried".
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,10 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.func import functional_call, vmap
 
+from benchmark import device
 from benchmark.data import load_dataset
 from benchmark.landscape import evaluate_grid
+from benchmark.landscape.grid import evaluate_grid_batched
 from benchmark.perf.cases import Case, build_case
 from benchmark.perf.measure import timed
 from benchmark.zoo import Objective
@@ -98,28 +102,9 @@ def channels_last(case: Case) -> tuple[Runner, float]:
 
 
 def vmapped(case: Case, chunk: int) -> tuple[Runner, float]:
-    """Evaluate ``chunk`` nodes of a row per call, vectorised with ``torch.func.vmap``."""
-    net = case.model.eval()
-    center = {n: p.detach() for n, p in net.named_parameters()}
-    center.update({n: b.detach() for n, b in net.named_buffers()})
-    moved = _moved(case)
-    fixed = {n: v for n, v in center.items() if n not in moved}
-    d1, d2 = case.directions
-    batched = vmap(lambda p: case.objective(lambda x: functional_call(net, {**fixed, **p}, (x,))))
-    coefficients = torch.tensor(np.asarray(case.axes[1]), dtype=torch.float32)
-
-    def run() -> np.ndarray:
-        values = np.empty((len(case.axes[0]), len(case.axes[1])))
-        with torch.no_grad():
-            for i, a in enumerate(case.axes[0].tolist()):
-                row = {n: torch.add(center[n], d1[n], alpha=a) for n in moved}
-                for s in range(0, len(coefficients), chunk):
-                    c = coefficients[s : s + chunk]
-                    stacked = {n: row[n] + c.view(-1, *[1] * row[n].dim()) * d2[n] for n in moved}
-                    values[i, s : s + chunk] = batched(stacked).double().numpy()
-        return values
-
-    return run, 0.0
+    """The engine's node-batched path (``evaluate_grid_batched``): ``chunk`` nodes per call,
+    vectorised with ``torch.func.vmap``, as ``landscape.node_batch`` runs it on an accelerator."""
+    return (lambda: evaluate_grid_batched(case.model, case.objective, case.directions, case.axes, chunk)), 0.0
 
 
 def variants(case: Case, chunks: Sequence[int]) -> dict[str, tuple[Runner, float]]:
@@ -165,9 +150,19 @@ def measure(case: Case, chunks: Sequence[int], repeats: int) -> list[VariantRow]
     ]
 
 
-def render(rows: Sequence[VariantRow], threads: int) -> str:
+def on_device(case: Case, where: torch.device) -> Case:
+    """``case`` with its model, batch and directions on ``where`` (the same values)."""
+    return dataclasses.replace(
+        case,
+        model=case.model.to(where),
+        objective=case.objective.to(where),
+        directions=[{n: t.to(where) for n, t in d.items()} for d in case.directions],
+    )
+
+
+def render(rows: Sequence[VariantRow], threads: int, where: torch.device | None = None) -> str:
     lines = [
-        f"torch {torch.__version__}, {threads} thread(s)",
+        f"torch {torch.__version__}, {threads} thread(s), device {device.describe(where or torch.device('cpu'))}",
         "",
         "| model | grid | variant | points/s | × engine | max abs Δ vs engine | compile s |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: |",
@@ -191,7 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, nargs="*", default=[8, 41])
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: each zoo's)")
     parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--device", default="cpu", help="where the grids run, as the device setting: cpu, cuda, ...")
     args = parser.parse_args(argv)
+    problems = device.device_problems(args.device)
+    if problems:
+        parser.error(problems[0])
+    where = device.resolve(args.device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     data = load_dataset("digits")
@@ -199,8 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     for key in [k for k in args.models.split(",") if k]:
         case = build_case(key, data, args.steps if key == "mlp" else args.cnn_steps, args.samples, args.epochs)
-        rows += measure(case, args.chunks, args.repeats)
-    print(render(rows, torch.get_num_threads()))
+        rows += measure(on_device(case, where), args.chunks, args.repeats)
+    print(render(rows, torch.get_num_threads(), where))
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     return 0
 

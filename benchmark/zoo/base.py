@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from benchmark.device import moved
 from benchmark.models import state_to_numpy
 from benchmark.records import ModelRecord, TrainingRun
 from benchmark.registry import Registry
@@ -35,6 +37,10 @@ class Objective:
 
     def __call__(self, forward: Forward) -> torch.Tensor:
         return self.fn(forward, self.inputs, self.targets)
+
+    def to(self, device: torch.device) -> Objective:
+        """This objective with its batch (inputs and every tensor of the targets) on ``device``."""
+        return dataclasses.replace(self, inputs=self.inputs.to(device), targets=moved(self.targets, device))
 
 
 class Task:

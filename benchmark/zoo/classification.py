@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from benchmark import device
 from benchmark.data import Split
 from benchmark.models import build_model
 from benchmark.models.base import architecture_spec
@@ -68,8 +69,10 @@ def optimizer_settings(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) in eval mode, in chunks of EVAL_BATCH."""
     model.eval()
+    where = next(model.parameters()).device
     loss_sum, correct = 0.0, 0
     for xb, yb in zip(x.split(EVAL_BATCH), y.split(EVAL_BATCH), strict=True):
+        xb, yb = xb.to(where), yb.to(where)
         logits = model(xb)
         loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
         correct += int((logits.argmax(1) == yb).sum())
@@ -117,8 +120,10 @@ class Classification(Task):
         hp = spec.hparams
         arch = architecture_spec(spec.architecture, data.input_shape, data.n_classes, hp)
         torch.manual_seed(spec.seed)
-        model = build_model(arch)
+        on = device.current()
+        model = build_model(arch).to(on)  # initialised on the CPU: the same weights on every device
         x, y = training_set(data, hp.get("label_noise", 0.0), hp.get("train_fraction", 1.0), spec.seed)
+        x, y = x.to(on), y.to(on)
         opt_name, opt_kwargs = optimizer_settings(spec)
         opt = OPTIMIZERS[opt_name](model.parameters(), **opt_kwargs)
         g = torch.Generator().manual_seed(spec.seed)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from benchmark import device
 from benchmark.data.convection import ConvectionPoints, exact_solution
 from benchmark.models import build_model
 from benchmark.models.base import architecture_spec
@@ -39,7 +40,7 @@ def solution_errors(model: nn.Module, data: ConvectionPoints, beta: float) -> tu
     """Relative L2 and relative L-inf error of the model against the exact solution on the grid."""
     points = data.eval_points
     with torch.no_grad():
-        u = model(points).squeeze(-1).double()
+        u = model(points.to(next(model.parameters()).device)).squeeze(-1).double().cpu()
     exact = exact_solution(points[:, 0], points[:, 1], beta).double()
     l2 = float(torch.linalg.vector_norm(u - exact) / torch.linalg.vector_norm(exact))
     linf = float((u - exact).abs().max() / exact.abs().max())
@@ -70,8 +71,10 @@ class ConvectionPINN(Task):
         hp = spec.hparams
         arch = architecture_spec(spec.architecture, [2], 1, hp)
         torch.manual_seed(spec.seed)
-        model = build_model(arch)
+        on = device.current()
+        model = build_model(arch).to(on)  # initialised on the CPU: the same weights on every device
         objective = Objective(data.collocation, self._targets(data, hp["beta"]), pinn_loss, needs_input_grad=True)
+        objective = objective.to(on)
         adam_steps, lbfgs_steps = int(hp["adam_steps"]), int(hp.get("lbfgs_steps", 0))
         keep = sorted({int(c) for c in checkpoints if 0 <= int(c) < adam_steps})
         records: list[ModelRecord] = []
