@@ -62,6 +62,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
     problems += regressor_problems(cfg.get("regressor") or {})
     problems += landscape.landscape_problems(cfg)
     problems += curvature.curvature_problems(cfg["curvature"])
+    task = cfg["zoo"].get("task")
+    if cfg["curvature"].get("micro_batch") and task in TASKS and not TASKS.get(task).averages_examples:
+        problems.append(
+            f"curvature.micro_batch={cfg['curvature']['micro_batch']} splits an objective averaged over examples; "
+            f"zoo task {task!r} has other terms; set curvature.micro_batch=null."
+        )
     problems += design.evaluation_problems(cfg)
     problems += conditional.conditional_problems(cfg["evaluation"])
     if problems:
@@ -208,10 +214,15 @@ def compute_zoo(s: State) -> None:
 # ----------------------------------------------------------------------------- landscape, curvature
 
 
+KEYED_WHEN_SET = ("micro_batch",)
+"""Stage settings added after stores were filled: null (the old behaviour) leaves them out of the keys."""
+
+
 def _stage_cfg(stage_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The settings that change a stage's results (its name and how it runs do not:
     :data:`benchmark.landscape.stage.ENGINE_SETTINGS`)."""
-    return {k: v for k, v in stage_cfg.items() if k != "name" and k not in landscape.ENGINE_SETTINGS}
+    kept = {k: v for k, v in stage_cfg.items() if k != "name" and k not in landscape.ENGINE_SETTINGS}
+    return {k: v for k, v in kept.items() if not (k in KEYED_WHEN_SET and v is None)}
 
 
 def per_model(

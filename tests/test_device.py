@@ -200,3 +200,40 @@ def test_the_documented_refusal_is_what_the_command_prints(tmp_path):
     )
     assert r.returncode == 2
     assert shown[-1] in (r.stdout + r.stderr).splitlines(), r.stderr
+
+
+def test_micro_batched_hessian_products_equal_the_whole_batch(tiny_record, digits):
+    """H v summed over micro-batches (weighted by their shares) is the whole batch's H v, and the
+    curvature stage's spectrum and trace agree; the exact Hessian checks both."""
+    from benchmark.hessian import stage as curvature_stage
+    from benchmark.hessian.hvp import make_hvp, make_micro_batch_hvp
+    from benchmark.models import record_module
+    from benchmark.zoo import TASKS
+
+    from .conftest import dense_hessian
+
+    model = record_module(tiny_record)
+    objective = TASKS.get("classification").objective(tiny_record, digits, 50, 0)
+    whole, n = make_hvp(model, objective)
+    parts, m = make_micro_batch_hvp(model, objective.micro_batches(16))  # 16 + 16 + 16 + 2 examples
+    assert m == n and [round(w * 50) for w, _ in objective.micro_batches(16)] == [16, 16, 16, 2]
+    exact = torch.from_numpy(dense_hessian(model, objective.inputs, objective.targets))
+    v = torch.randn(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.testing.assert_close(parts(v).double(), whole(v).double(), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(parts(v).double(), exact @ v, rtol=1e-3, atol=1e-5)
+    cfg = {"n_samples": 50, "seed": 0, "top_k": 2, "lanczos_iters": 20, "trace_samples": 8, "slq_probes": 0}
+    a = curvature_stage.compute_curvature(tiny_record, digits, {**cfg, "micro_batch": None})
+    b = curvature_stage.compute_curvature(tiny_record, digits, {**cfg, "micro_batch": 16})
+    np.testing.assert_allclose(b.eigenvalues, a.eigenvalues, rtol=1e-4)
+    assert b.trace == pytest.approx(a.trace, rel=1e-4)
+
+
+def test_micro_batch_keys_and_refusals(tmp_path):
+    base = _planned_keys([], tmp_path)
+    assert _planned_keys(["curvature.micro_batch=null"], tmp_path) == base  # the old keys
+    assert _planned_keys(["curvature.micro_batch=8"], tmp_path)["curvature"].keys() != base["curvature"].keys()
+    for bad in ("curvature.micro_batch=0", "curvature.micro_batch=abc"):
+        with pytest.raises(pipeline.ConfigError, match=r"curvature\.micro_batch"):
+            pipeline.validate(compose_plain(["experiment=tiny", bad], tmp_path))
+    with pytest.raises(pipeline.ConfigError, match="pinn_convection"):
+        pipeline.validate(compose_plain(["experiment=pinn_convection", "curvature.micro_batch=64"], tmp_path))

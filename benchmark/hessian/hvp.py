@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -28,6 +28,32 @@ def make_hvp(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> tup
         v = v.to(device=flat_grad.device, dtype=flat_grad.dtype)
         hv = torch.autograd.grad(flat_grad, params, grad_outputs=v, retain_graph=True)
         return torch.cat([h.reshape(-1) for h in hv]).detach().cpu()
+
+    return hvp, n
+
+
+def make_micro_batch_hvp(
+    model: nn.Module, parts: Sequence[tuple[float, Callable[[nn.Module], torch.Tensor]]]
+) -> tuple[MatVec, int]:
+    """``(v -> H v, n)`` for ``H`` the Hessian of ``sum_b w_b loss_b(model)`` over ``parts`` of
+    ``(w_b, loss_b)`` (a mean loss split into micro-batches, ``w_b`` their shares of the examples):
+    each product runs every micro-batch's forward and double backward in turn and sums, so memory
+    holds one micro-batch's graph, at about twice the time of :func:`make_hvp`'s products, whose
+    single graph is built once. Equal to :func:`make_hvp` on the whole batch up to float rounding."""
+    model.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    n = sum(p.numel() for p in params)
+    on = params[0].device if params else torch.device("cpu")
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros(n, dtype=params[0].dtype, device=on)
+        pieces = v.to(device=on, dtype=total.dtype).split([p.numel() for p in params])
+        vs = [piece.reshape(p.shape) for piece, p in zip(pieces, params, strict=True)]
+        for weight, loss in parts:
+            grads = torch.autograd.grad(loss(model), params, create_graph=True)
+            hv = torch.autograd.grad(grads, params, grad_outputs=vs)
+            total.add_(torch.cat([h.reshape(-1) for h in hv]), alpha=weight)
+        return total.detach().cpu()
 
     return hvp, n
 

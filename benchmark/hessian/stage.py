@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmark import device
 from benchmark.errors import ConfigError
-from benchmark.hessian.hvp import make_hvp, parameter_blocks
+from benchmark.hessian.hvp import make_hvp, make_micro_batch_hvp, parameter_blocks
 from benchmark.hessian.spectrum import hutchinson_samples, mean_and_se, restrict, slq, top_eigenvalues
 from benchmark.models import record_module
 from benchmark.records import Curvature, ModelRecord
@@ -37,6 +37,9 @@ def curvature_problems(cv: Mapping[str, Any]) -> list[str]:
         )
     if cv["trace_samples"] < 2:
         problems.append(f"curvature.trace_samples={cv['trace_samples']} must be >= 2 (64 is typical).")
+    micro = cv.get("micro_batch")
+    if micro is not None and (isinstance(micro, bool) or not isinstance(micro, int) or micro < 1):
+        problems.append(f"curvature.micro_batch={micro!r} must be an integer >= 1 (examples per pass) or null.")
     if cv.get("slq_probes", 0) < 0:
         problems.append(f"curvature.slq_probes={cv['slq_probes']} must be >= 0 (0: no spectral density).")
     return problems
@@ -57,7 +60,10 @@ def compute_curvature(record: ModelRecord, data: Any, c_cfg: Mapping[str, Any]) 
         )
     blocks = parameter_blocks(model) if c_cfg.get("per_layer") else []
     try:
-        hvp, n = make_hvp(model, objective)
+        micro = c_cfg.get("micro_batch")
+        hvp, n = (
+            make_micro_batch_hvp(model, objective.micro_batches(int(micro))) if micro else make_hvp(model, objective)
+        )
         evals, n_lanczos = top_eigenvalues(hvp, n, k, iters, seed)
         samples, block_samples = hutchinson_samples(hvp, n, c_cfg["trace_samples"], seed, [b for _, b in blocks])
         n_hvp = n_lanczos + c_cfg["trace_samples"]

@@ -38,6 +38,21 @@ class Objective:
     def __call__(self, forward: Forward) -> torch.Tensor:
         return self.fn(forward, self.inputs, self.targets)
 
+    def micro_batches(self, size: int) -> list[tuple[float, Objective]]:
+        """``(share, objective)`` of each run of ``size`` consecutive examples: for a mean over the
+        examples, the objective is ``sum(share * part)``. Only for targets that are one tensor row per
+        example (classification); a ``ValueError`` otherwise."""
+        n = len(self.inputs)
+        if not isinstance(self.targets, torch.Tensor) or len(self.targets) != n or self.needs_input_grad:
+            raise ValueError(
+                "curvature.micro_batch splits an objective that averages over its examples (classification); this "
+                "objective has other terms (e.g. a PINN's initial and boundary losses); set curvature.micro_batch=null."
+            )
+        return [
+            (len(x) / n, dataclasses.replace(self, inputs=x, targets=t))
+            for x, t in zip(self.inputs.split(size), self.targets.split(size), strict=True)
+        ]
+
     def to(self, device: torch.device) -> Objective:
         """This objective with its batch (inputs and every tensor of the targets) on ``device``."""
         return dataclasses.replace(self, inputs=self.inputs.to(device), targets=moved(self.targets, device))
@@ -54,6 +69,8 @@ class Task:
     version: ClassVar[str] = "1"
     """Bump when training changes its results; stored models then retrain."""
     grid_metrics: ClassVar[tuple[str, ...]] = ("loss",)
+    averages_examples: ClassVar[bool] = True
+    """Whether the objective is a mean over its examples, so ``curvature.micro_batch`` can split it."""
     """What a landscape can sample for this task (``landscape.metric``); ``loss`` is the objective."""
 
     def train(self, spec: ModelSpec, data: Any, dataset: str, checkpoints: Sequence[int]) -> list[ModelRecord]:

@@ -55,6 +55,7 @@ class ConvectionPINN(Task):
     targets = ("rel_l2_error", "rel_linf_error", "train_loss")
     greater_is_better: ClassVar[dict[str, bool]] = {"rel_l2_error": False, "rel_linf_error": False, "train_loss": False}
     version = "1"
+    averages_examples = False  # residual, initial and boundary terms: no split into micro-batches
 
     def _targets(self, data: ConvectionPoints, beta: float) -> dict[str, Any]:
         return {
