@@ -31,7 +31,8 @@ test-slow: $(STAMP)
 
 # every embedded zoo's leaderboard, plots and zoo summary, then docs/zoos.md, the overall
 # ranking of feature sets across the zoos with landscapes (leaderboards/overall.md; feature tables
-# score other feature sets) and the leave-one-zoo-out transfer board (leaderboards/transfer.md)
+# score other feature sets), the leave-one-zoo-out transfer board (leaderboards/transfer.md) and, from
+# all of them, the static site leaderboards/site/index.html (docs/site.md)
 # JOBS experiments run side by side (the most work first; each uses one thread); default 2
 JOBS ?= 2
 leaderboards: $(STAMP)
@@ -41,6 +42,7 @@ leaderboards: $(STAMP)
 	$(BIN)/landscape-bench-zoo-index leaderboards docs/zoos.md $$suite || exit 1; \
 	$(BIN)/landscape-bench-overall leaderboards $$ranked
 	$(MAKE) transfer
+	$(BIN)/landscape-bench-site leaderboards
 
 # leave-one-zoo-out transfer across the suite's zoos marked transfer: true (leaderboards/transfer.md)
 transfer: $(STAMP)
