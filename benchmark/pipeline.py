@@ -250,15 +250,17 @@ def per_model(
     def compute_step(s: State) -> None:
         ks, cfg = keys(s), _stage_cfg(s.cfg[name])
 
-        def one(i: int) -> Any:
-            if name == "landscape":
-                every = float(s.cfg[name].get("checkpoint_seconds", 30.0))
-                checkpoint = landscape.GridCheckpoint(s.store, ks[i], every)
-                budget = landscape.node_memory(s.cfg[name], device.current())
-                return compute(s.models[i], s.data, cfg, checkpoint, node_memory_mb=budget)
-            return compute(s.models[i], s.data, cfg)
-
         with s.bar(len(ks), name) as bar:
+
+            def one(i: int) -> Any:
+                if name == "landscape":
+                    every = float(s.cfg[name].get("checkpoint_seconds", 30.0))
+                    checkpoint = landscape.GridCheckpoint(s.store, ks[i], every)
+                    budget = landscape.node_memory(s.cfg[name], device.current())
+                    nodes = bar.within(int(cfg["steps"]) ** int(cfg["ndim"]))  # a long grid shows its own progress
+                    return compute(s.models[i], s.data, cfg, checkpoint, node_memory_mb=budget, progress=nodes)
+                return compute(s.models[i], s.data, cfg)
+
             s.outputs[name] = s.store.map(name, ks, record, one, progress=bar.update)
 
     return Stage(name, version, record, plan_step, compute_step, needs=name, rough_seconds=rough_seconds, size=size)

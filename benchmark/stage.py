@@ -39,7 +39,8 @@ class Progress:
     """Progress of a stage's items: a tqdm bar on a terminal; elsewhere a log line every ``every``
     seconds (done, total, elapsed, time left at the pace so far), written from a timer thread so that
     a slow item (one long training run) still shows the stage is alive. Use as a context manager and
-    call :meth:`update` once per finished item."""
+    call :meth:`update` once per finished item; :meth:`within` reports progress inside the current
+    item (the nodes of one grid), as a second bar on a terminal and in the log line elsewhere."""
 
     def __init__(self, total: int, desc: str, unit: str = "model", every: float = PROGRESS_SECONDS, stream=None):
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
@@ -49,18 +50,42 @@ class Progress:
         terminal = (stream or sys.stderr).isatty()
         self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, disable=not terminal, dynamic_ncols=True)
         self._timer = None if terminal or total == 0 else threading.Thread(target=self._beat, daemon=True)
+        self._terminal = terminal
+        self._part: list[Any] | None = None  # [done, total, unit, tqdm bar] inside the current item
 
     def line(self) -> str:
         """``"<desc>: 3/40 models, 1m05s elapsed, about 13m20s left"`` (no estimate before the first item)."""
         elapsed = time.monotonic() - self._start
         left = f", about {_duration(elapsed / self.done * (self.total - self.done))} left" if self.done else ""
-        return f"{self.desc}: {self.done}/{self.total} {self.unit}s, {_duration(elapsed)} elapsed{left}"
+        part = self._part
+        inside = f" ({part[0]:,}/{part[1]:,} {part[2]}s of the current {self.unit})" if part else ""
+        return f"{self.desc}: {self.done}/{self.total} {self.unit}s{inside}, {_duration(elapsed)} elapsed{left}"
+
+    def within(self, total: int, unit: str = "node") -> Callable[[int], None]:
+        """A callback for the progress inside the item being computed: ``tick(n)`` after n of its
+        ``total`` parts (e.g. grid nodes); the next :meth:`update` ends it."""
+        self._close_part()
+        desc = f"  current {self.unit}"
+        bar = tqdm(total=total, desc=desc, unit=unit, leave=False, disable=not self._terminal, position=1)
+        part = self._part = [0, total, unit, bar]
+
+        def tick(n: int) -> None:
+            part[0] += n
+            bar.update(n)
+
+        return tick
+
+    def _close_part(self) -> None:
+        if self._part is not None:
+            self._part[3].close()
+            self._part = None
 
     def _beat(self) -> None:
         while not self._stop.wait(self.every):
             log.info("%s", self.line())
 
     def update(self, n: int = 1) -> None:
+        self._close_part()
         self.done += n
         self._bar.update(n)
 
@@ -73,6 +98,7 @@ class Progress:
         self._stop.set()
         if self._timer is not None:
             self._timer.join()
+        self._close_part()
         self._bar.close()
 
 

@@ -65,3 +65,26 @@ def test_progress_off_a_terminal_logs_at_a_steady_interval_even_while_an_item_ru
     assert len(lines) >= 4, lines
     assert lines[0].startswith("landscape: 0/3 models, ") and "left" not in lines[0]
     assert lines[-1].startswith("landscape: 1/3 models, ") and lines[-1].endswith(" left")
+
+
+def test_progress_within_an_item_shows_in_the_log_line_until_the_item_ends() -> None:
+    import io
+
+    from benchmark.stage import Progress
+
+    with Progress(2, "landscape", every=60, stream=io.StringIO()) as p:
+        tick = p.within(441)
+        tick(21)
+        tick(21)
+        assert p.line().startswith("landscape: 0/2 models (42/441 nodes of the current model), ")
+        p.update()
+        assert p.line().startswith("landscape: 1/2 models, ")
+
+
+def test_a_computed_grid_reports_its_rows(tiny_record, digits, tmp_path) -> None:
+    from benchmark.landscape.stage import compute_landscape
+
+    cfg = pipeline._stage_cfg(compose_plain(["experiment=tiny", "landscape.steps=5"], tmp_path)["landscape"])
+    ticks: list[int] = []
+    compute_landscape(tiny_record, digits, cfg, progress=ticks.append)
+    assert ticks == [5] * 5

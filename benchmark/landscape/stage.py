@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,12 +301,14 @@ def compute_landscape(
     ls_cfg: Mapping[str, Any],
     checkpoint: GridCheckpoint | None = None,
     node_memory_mb: float | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Landscape:
     """``landscape.metric`` of ``record`` on a grid along normalised directions (see
     :func:`landscape_directions`), on the run's device; resumes from and saves progress to
     ``checkpoint`` when given. With ``node_memory_mb`` the nodes are evaluated in chunks that fit
     that many MiB (:func:`~benchmark.landscape.grid.evaluate_grid_batched`), except for objectives
     that differentiate through their inputs (PINNs) and ``norm_stats=batch``, evaluated per node.
+    ``progress(n)`` is called as each row of n nodes is done.
 
     Normalisation layers: ``norm_stats=frozen`` (eval mode, trained running statistics),
     ``perturbed`` (running statistics move with the weights) or ``batch`` (each node normalises
@@ -334,9 +336,11 @@ def compute_landscape(
         on_row = checkpoint.save if checkpoint else None
         if node_memory_mb is not None and not measured.needs_input_grad and not batch_stats:
             chunk = nodes_per_chunk(node_bytes(model, measured, directions), node_memory_mb)
-            values = evaluate_grid_batched(model, measured, directions, axes, chunk, resume=resume, on_row=on_row)
+            values = evaluate_grid_batched(
+                model, measured, directions, axes, chunk, progress=progress, resume=resume, on_row=on_row
+            )
         else:
-            values = evaluate_grid(model, measured, directions, axes, resume=resume, on_row=on_row)
+            values = evaluate_grid(model, measured, directions, axes, progress=progress, resume=resume, on_row=on_row)
     if checkpoint:
         checkpoint.clear()
     scale = ls_cfg.get("scale", DEFAULTS["scale"])
