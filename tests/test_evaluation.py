@@ -116,3 +116,18 @@ def test_too_few_groups_after_dropping_is_an_unscored_row_not_a_crash():
     X[0, 0] = np.nan
     ev = unscored(X, y)
     assert (ev.n_used, ev.n_dropped, ev.n_folds) == (8, 1, 0) and math.isnan(ev.value["r2"])
+
+
+def test_a_stratum_whose_models_all_lack_the_feature_is_left_out_not_a_crash():
+    """Leave-one-zoo-out with a descriptor undefined on one whole zoo (path_norm on BatchNorm
+    convnets): the other strata are scored, the empty one takes no part."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 2).astype(str)
+    strata = np.repeat(["a", "b", "c"], 20)
+    y = rng.normal(size=60)
+    X = (y + 0.5 * rng.normal(size=60))[:, None]
+    X[strata == "c"] = np.nan
+    protocol = Protocol(name="loo", split="leave_one_out", axis="zoo", n_bootstrap=50)
+    ev = evaluate_feature_set(X, y, groups, Ridge, protocol, strata=strata)
+    assert ev.n_used == 40 and ev.n_dropped == 20
+    assert np.isfinite([ev.value["spearman"], ev.value["regret"], ev.ci_low["spearman"]]).all()

@@ -441,7 +441,8 @@ def score_predictions(
         axes = [str(c) for c in hp_k.columns if c != "seed" and hp_k[c].nunique(dropna=False) > 1]
     single = len(names) == 1  # one stratum: the zoo's resamples, as under group_kfold
     values, draws, pairs = [], [], []
-    for s in range(len(names)):
+    present = np.unique(s_k)  # strata with a kept model (a zoo whose models all lack a feature has none)
+    for s in present:
         rows = np.flatnonzero(s_k == s)
         everyone = np.flatnonzero(codes == s)  # resample all models of the stratum, then drop: paired draws
         counts = group_counts(groups[everyone], n_bootstrap, seed if single else [seed, s])[:, keep[everyone]]
@@ -487,7 +488,7 @@ def score_predictions(
             if name in kept_draws:
                 kept_draws[name] = np.full(n_bootstrap, np.nan)
     g_k = groups[keep]
-    if any(len(np.unique(g_k[s_k == s])) < 2 for s in range(len(names))):
+    if any(len(np.unique(g_k[s_k == s])) < 2 for s in present):
         # a stratum of one group: every resample draws it again, so the draws would show no spread at
         # all (a zero-width interval printed as certainty); no interval, no paired comparison
         for name in fns:
