@@ -32,3 +32,14 @@ def test_prefetch_on_two_processes_stores_what_a_run_then_loads(tmp_path):
     for overrides in runs:
         result = pipeline.run(compose_config(overrides))
         assert all(computed == 0 for _, computed in result.store_counts.values()), result.store_summary
+
+
+def test_permutation_p_is_exact_on_few_splits_and_sampled_on_many():
+    import numpy as np
+
+    from benchmark.studies.reproduction import PERMUTATIONS, _permutation_p
+
+    assert _permutation_p(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1 / 6  # 1 of the C(4, 2) splits
+    rng = np.random.default_rng(0)
+    far = _permutation_p(rng.normal(size=40) + 3, rng.normal(size=40))  # C(80, 40) splits: sampled
+    assert far == 1 / (PERMUTATIONS + 1)
