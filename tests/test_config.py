@@ -46,6 +46,9 @@ def test_every_config_option_composes_and_validates(group, option, tmp_path):
             overrides.append(f"dataset.path={tmp_path / 'data.csv'}")
     if (group, option) == ("protocol", "leave_one_architecture_out"):  # needs a zoo of several architectures
         overrides.append("experiment=mnist1d")
+    from_folder = group in ("zoo", "experiment") and "root" in compose_plain(overrides, tmp_path)["dataset"]
+    if from_folder and "dataset.download=true" not in overrides:  # data from a folder (resnet20_cifar10):
+        overrides.append("dataset.download=true")  # no files here, as for the dataset options above
     cfg = compose_plain(overrides, tmp_path)
     if group in MULTI:
         assert list(cfg[group]) == [option]  # the package name is the file name

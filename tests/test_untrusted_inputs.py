@@ -2,7 +2,7 @@
 should not, is refused with a message naming the thing, the value and the fix.
 
 - manifest ids that differ only by whitespace (one model standing in for two);
-- CIFAR-10 files under ``dataset.root`` unpickled without their MD5 check (``verify: false``);
+- CIFAR-10 files under ``dataset.root`` that unpickle into code (refused unread, MD5-checked or not);
 - ``timm_kwargs`` that make timm open any path or the network (``checkpoint_path``, ``pretrained``, ...);
 - a ``dataset.root`` that does not exist (a traceback with status 1 instead of a ``ConfigError``).
 """
@@ -106,23 +106,29 @@ def _crafted_cifar(root: Path, marker: Path) -> None:
     (base / datasets.CIFAR10.meta["filename"]).write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
 
 
-def test_cifar10_files_are_never_unpickled_unverified(tmp_path):
+def test_crafted_cifar10_files_never_run_verified_or_not(tmp_path):
     root, marker = tmp_path / "data", tmp_path / "payload_ran"
     _crafted_cifar(root, marker)
-    with pytest.raises(ConfigError, match=r"dataset\.verify=false is refused for dataset 'cifar10'.*unpickling"):
+    # unverified, the files are read by the restricted unpickler: the payload's import is refused
+    with pytest.raises(ConfigError, match=r"data_batch_1 is not a CIFAR-10 batch file: it asks for builtins\.exec"):
         load_dataset("cifar10", root=str(root), verify=False)
     assert not marker.exists()
     # with verification the published MD5 sums are checked first: the crafted files fail it, unread
-    with pytest.raises(ConfigError, match=r"damaged"):
+    with pytest.raises(ConfigError, match=r"data_batch_1 is not the published file"):
         load_dataset("cifar10", root=str(root))
     assert not marker.exists()
 
 
-def test_cifar10_verify_false_is_refused_during_validation(tmp_path):
-    root = tmp_path / "data"
-    _crafted_cifar(root, tmp_path / "payload_ran")
+def test_crafted_cifar10_files_stop_a_run_and_a_non_boolean_verify_stops_validation(tmp_path):
+    root, marker = tmp_path / "data", tmp_path / "payload_ran"
+    _crafted_cifar(root, marker)
     cfg = compose_plain(["dataset=cifar10", f"dataset.root={root}", "dataset.verify=false"], tmp_path)
-    with pytest.raises(ConfigError, match=r"(?s)dataset\.verify=false is refused.*Set dataset\.verify=true"):
+    pipeline.validate(cfg)  # reading unpublished files is allowed: they are parsed, not run
+    with pytest.raises(ConfigError, match=r"not a CIFAR-10 batch file: it asks for builtins\.exec, which is refused"):
+        pipeline.run(cfg)
+    assert not marker.exists()
+    cfg = compose_plain(["dataset=cifar10", f"dataset.root={root}", "dataset.verify=maybe"], tmp_path)
+    with pytest.raises(ConfigError, match=r"(?s)dataset\.verify='maybe' is not a boolean.*set dataset\.verify=true"):
         pipeline.validate(cfg)
 
 

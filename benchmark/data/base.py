@@ -34,8 +34,8 @@ DATASETS: Registry[Callable[..., Split]] = Registry("dataset")
 
 CONFIG_CHECKS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
 """Dataset name -> a check of its ``dataset`` config node, for datasets whose settings can be
-wrong in ways that loading would only find later (a ``root`` that does not exist, a refused
-``verify: false``); each returns messages that name the setting, the value and the fix."""
+wrong in ways that loading would only find later (a ``root`` that does not exist, a
+``verify`` that is not a boolean); each returns messages that name the setting, the value and the fix."""
 
 
 def dataset_problems(params: Mapping[str, Any]) -> list[str]:

@@ -31,6 +31,12 @@ hyperparameter. Training times were measured on this 2-core machine when the mod
 | zoo | experiment | what it is for |
 |---|---|---|
 """
+LOCAL_ROWS = (
+    "| `resnet20_cifar10` | `resnet20_cifar10` | ResNet-20 with and without skip connections on CIFAR-10, 48 "
+    "configurations: the seed paper's study at its scale; needs the CIFAR-10 files, not in the suite "
+    "([resnet20_cifar10.md](resnet20_cifar10.md)) |\n"
+)
+"""Experiments outside the embedded suite (they need data read from ``dataset.root``), each with its own page."""
 MANIFEST_ROW = "| `manifest` | — | your own checkpoints, listed in a manifest (below) |\n"
 PUBLIC_ROWS = (
     "| `small_cnn_zoo` | — | the Small CNN Zoo (Unterthiner et al. 2020), read from its published files (below) |\n"
@@ -214,7 +220,7 @@ def power_section(board_dir: Path, suite: Sequence[SuiteEntry], experiments: Seq
 def header(suite: Sequence[SuiteEntry]) -> str:
     """The page's introduction, with one table row per suite experiment (its zoo and description)."""
     rows = "".join(f"| `{e.zoo}` | `{e.name}` | {_cell(e.description)} |\n" for e in suite)
-    return INTRO + rows + MANIFEST_ROW + PUBLIC_ROWS + TABLE_ROW + OUTRO
+    return INTRO + rows + LOCAL_ROWS + MANIFEST_ROW + PUBLIC_ROWS + TABLE_ROW + OUTRO
 
 
 def build(board_dir: Path, out: Path, experiments: Sequence[str], suite: Sequence[SuiteEntry] | None = None) -> str:
