@@ -80,10 +80,14 @@ def test_bootstrap_draws_are_shared_by_feature_sets_that_drop_different_models()
     ev = evaluate_feature_set(X, y, groups, Ridge, Protocol(n_splits=4, seed=0, n_repeats=2, n_bootstrap=100))
     keep = np.isfinite(X).all(axis=1)
     counts = group_counts(groups, 100, 0)[:, keep]  # drawn over every model, then restricted
+    from benchmark.evaluation.bootstrap import inflated, refit_inflation
     from benchmark.evaluation.protocol import out_of_fold_predictions
 
-    preds, _ = out_of_fold_predictions(Ridge, X[keep], y[keep], groups[keep], 4, 0, 2)
-    np.testing.assert_allclose(ev.draws["mae"], pooled_draws(resampled.mae, y[keep], preds, counts))
+    preds, folds = out_of_fold_predictions(Ridge, X[keep], y[keep], groups[keep], 4, 0, 2)
+    widened = inflated(
+        pooled_draws(resampled.mae, y[keep], preds, counts), refit_inflation(folds, np.zeros(keep.sum()))
+    )
+    np.testing.assert_allclose(ev.draws["mae"], widened)
     assert ev.ci_low["mae"] == pytest.approx(np.quantile(ev.draws["mae"], 0.025))
 
 
