@@ -6,6 +6,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -154,6 +155,40 @@ class InputLayerCache:
             del self.module.forward
 
 
+@dataclass
+class _Grid:
+    """What both grid walks start from: the model's tensors at the centre, the names the directions
+    move, and the values and row-done flags (filled from ``resume``)."""
+
+    center: dict[str, torch.Tensor]
+    moved: list[str]
+    values: np.ndarray
+    done: np.ndarray
+
+
+def _start_grid(
+    model: nn.Module,
+    directions: Sequence[Mapping[str, torch.Tensor]],
+    axes: Sequence[np.ndarray],
+    resume: tuple[np.ndarray, np.ndarray] | None,
+) -> _Grid:
+    """Check the directions against the model and the grid, and lay out its arrays."""
+    if len(directions) != len(axes):
+        raise ValueError(f"{len(directions)} directions for a {len(axes)}-dimensional grid.")
+    center = {n: p.detach() for n, p in model.named_parameters()}
+    center.update({n: b.detach() for n, b in model.named_buffers()})
+    unknown = sorted({n for d in directions for n in d} - set(center))
+    if unknown:
+        raise ValueError(f"directions name tensors the model does not have: {unknown[:5]}.")
+    moved = [n for n in center if any(n in d and bool(d[n].any()) for d in directions)]
+    shape = tuple(len(a) for a in axes)
+    values = np.empty(shape, dtype=np.float64)
+    done = np.zeros(shape[:-1], dtype=bool)
+    if resume is not None:
+        values[...], done[...] = resume
+    return _Grid(center, moved, values, done)
+
+
 def evaluate_grid(
     model: nn.Module,
     objective: Objective,
@@ -180,22 +215,12 @@ def evaluate_grid(
     recomputed at each node (:class:`InputLayerCache`), when :func:`input_layer` finds one and the
     objective does not differentiate through its inputs.
     """
-    if len(directions) != len(axes):
-        raise ValueError(f"{len(directions)} directions for a {len(axes)}-dimensional grid.")
+    grid = _start_grid(model, directions, axes, resume)
+    center, moved, values, done = grid.center, grid.moved, grid.values, grid.done
+    shape = values.shape
+    lead_shape = shape[:-1]
     was_training = model.training
     model.eval()
-    center = {n: p.detach() for n, p in model.named_parameters()}
-    center.update({n: b.detach() for n, b in model.named_buffers()})
-    unknown = sorted({n for d in directions for n in d} - set(center))
-    if unknown:
-        raise ValueError(f"directions name tensors the model does not have: {unknown[:5]}.")
-    moved = [n for n in center if any(n in d and bool(d[n].any()) for d in directions)]
-    shape = tuple(len(a) for a in axes)
-    lead_shape = shape[:-1]
-    values = np.empty(shape, dtype=np.float64)
-    done = np.zeros(lead_shape, dtype=bool)
-    if resume is not None:
-        values[...], done[...] = resume
     grad_mode = torch.enable_grad() if objective.needs_input_grad else torch.no_grad()
     found = input_layer(model, objective) if reuse_input_layer and not objective.needs_input_grad else None
     cache = InputLayerCache(model, *found, directions) if found else None
@@ -298,24 +323,14 @@ def evaluate_grid_batched(
     differentiate through their inputs cannot be mapped this way (use :func:`evaluate_grid`)."""
     if objective.needs_input_grad:
         raise ValueError("an objective that differentiates through its inputs cannot be node-batched.")
-    if len(directions) != len(axes):
-        raise ValueError(f"{len(directions)} directions for a {len(axes)}-dimensional grid.")
     if chunk < 1:
         raise ValueError(f"chunk={chunk} must be >= 1.")
+    grid = _start_grid(model, directions, axes, resume)
+    center, moved, values, done = grid.center, grid.moved, grid.values, grid.done
+    fixed = {n: t for n, t in center.items() if n not in moved}
+    shape = values.shape
     was_training = model.training
     model.eval()
-    center = {n: p.detach() for n, p in model.named_parameters()}
-    center.update({n: b.detach() for n, b in model.named_buffers()})
-    unknown = sorted({n for d in directions for n in d} - set(center))
-    if unknown:
-        raise ValueError(f"directions name tensors the model does not have: {unknown[:5]}.")
-    moved = [n for n in center if any(n in d and bool(d[n].any()) for d in directions)]
-    fixed = {n: t for n, t in center.items() if n not in moved}
-    shape = tuple(len(a) for a in axes)
-    values = np.empty(shape, dtype=np.float64)
-    done = np.zeros(shape[:-1], dtype=bool)
-    if resume is not None:
-        values[...], done[...] = resume
     rows = list(np.ndindex(*shape[:-1])) if shape[:-1] else [()]
     for lead in rows:
         if done[lead] and progress:
