@@ -44,7 +44,7 @@ class Progress:
 
     def __init__(self, total: int, desc: str, unit: str = "model", every: float = PROGRESS_SECONDS, stream=None):
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
-        self.done = 0
+        self.done = self.computed = 0
         self._start = time.monotonic()
         self._stop = threading.Event()
         terminal = (stream or sys.stderr).isatty()
@@ -54,9 +54,11 @@ class Progress:
         self._part: list[Any] | None = None  # [done, total, unit, tqdm bar] inside the current item
 
     def line(self) -> str:
-        """``"<desc>: 3/40 models, 1m05s elapsed, about 13m20s left"`` (no estimate before the first item)."""
+        """``"<desc>: 3/40 models, 1m05s elapsed, about 13m20s left"`` (the estimate from the items
+        computed so far, none before the first)."""
         elapsed = time.monotonic() - self._start
-        left = f", about {_duration(elapsed / self.done * (self.total - self.done))} left" if self.done else ""
+        pace = elapsed / self.computed if self.computed else None  # items loaded from the store take no time
+        left = f", about {_duration(pace * (self.total - self.done))} left" if pace else ""
         part = self._part
         inside = f" ({part[0]:,}/{part[1]:,} {part[2]}s of the current {self.unit})" if part else ""
         return f"{self.desc}: {self.done}/{self.total} {self.unit}s{inside}, {_duration(elapsed)} elapsed{left}"
@@ -84,9 +86,11 @@ class Progress:
         while not self._stop.wait(self.every):
             log.info("%s", self.line())
 
-    def update(self, n: int = 1) -> None:
+    def update(self, n: int = 1, loaded: bool = False) -> None:
+        """``n`` more items done; ``loaded``: read from the store, so they do not set the pace."""
         self._close_part()
         self.done += n
+        self.computed += 0 if loaded else n
         self._bar.update(n)
 
     def __enter__(self) -> Progress:

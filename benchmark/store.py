@@ -687,6 +687,9 @@ class ArtifactStore:
             stats.computed += 1
             stats.seconds[key] = computed_seconds
 
+    def _computed(self, stage: str) -> int:
+        return self.stats[stage].computed if stage in self.stats else 0
+
     def get_or_compute(self, stage: str, key: str, cls: type[R], compute: Callable[[], R]) -> R:
         """Load the artifact, or compute and store it (at most one process computes a key)."""
         unverifiable: list[Path] = []
@@ -720,9 +723,10 @@ class ArtifactStore:
         keys: Sequence[str],
         cls: type[R],
         compute: Callable[[int], R],
-        progress: Callable[[], None] | None = None,
+        progress: Callable[..., None] | None = None,
     ) -> list[R]:
-        """``get_or_compute`` over many keys; ``compute(i)`` builds item i.
+        """``get_or_compute`` over many keys; ``compute(i)`` builds item i; ``progress(n, loaded=...)``
+        after every n items served (``loaded``: they came from the store, computed elsewhere).
 
         A first pass skips keys that another process is computing right now (so concurrent
         processes split the work); a second pass waits for those and loads them. Entries without
@@ -738,7 +742,7 @@ class ArtifactStore:
         cls: type[R],
         groups: Sequence[Sequence[int]],
         compute: Callable[[list[int]], list[R]],
-        progress: Callable[[], None] | None = None,
+        progress: Callable[..., None] | None = None,
     ) -> list[R]:
         """:meth:`map` for items computed a group at a time (models trained as one batch):
         ``compute(group)`` builds the records of every index of ``group``, in its order, together.
@@ -755,17 +759,16 @@ class ArtifactStore:
         busy: list[list[int]] = []
         try:
             for group in map(list, groups):
+                computed = self._computed(stage)
                 if not self._group(stage, keys, cls, group, compute, out, unverifiable, blocking=False):
                     busy.append(group)
                     continue
-                for _ in group:
-                    if progress:
-                        progress()
+                if progress:
+                    progress(len(group), loaded=self._computed(stage) == computed)
             for group in busy:  # another process is computing these: wait for it, then load
                 self._group(stage, keys, cls, group, compute, out, unverifiable, blocking=True)
-                for _ in group:
-                    if progress:
-                        progress()
+                if progress:
+                    progress(len(group), loaded=True)
         finally:
             self._warn_unverifiable(stage, unverifiable)
         return [r for r in out if r is not None]

@@ -81,6 +81,36 @@ def test_progress_within_an_item_shows_in_the_log_line_until_the_item_ends() -> 
         assert p.line().startswith("landscape: 1/2 models, ")
 
 
+def test_progress_estimates_from_computed_items_only() -> None:
+    import io
+    import re
+    import time
+
+    from benchmark.stage import Progress
+
+    with Progress(100, "landscape", every=60, stream=io.StringIO()) as p:
+        p.update(90, loaded=True)  # read from the store at once
+        assert "left" not in p.line()
+        time.sleep(0.2)
+        p.update()  # one computed in ~0.2 s: nine left take ~2 s, not ~0 s
+        seconds = int(re.search(r"about (\d+)s left", p.line()).group(1))
+        assert 1 <= seconds <= 3, p.line()
+
+
+def test_the_store_tells_progress_which_items_it_loaded(tmp_path) -> None:
+    from benchmark.records import FeatureRow
+    from benchmark.store import ArtifactStore
+
+    store = ArtifactStore(tmp_path)
+    row = FeatureRow(model_id="m", descriptor="d", values={"a": 1.0}, reasons={})
+    store.map("features", ["k0"], FeatureRow, lambda i: row)
+    served: list[tuple[int, bool]] = []
+    store.map(
+        "features", ["k0", "k1"], FeatureRow, lambda i: row, progress=lambda n, loaded: served.append((n, loaded))
+    )
+    assert served == [(1, True), (1, False)]
+
+
 def test_a_computed_grid_reports_its_rows(tiny_record, digits, tmp_path) -> None:
     from benchmark.landscape.stage import compute_landscape
 
