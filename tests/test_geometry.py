@@ -45,6 +45,9 @@ def test_sharpness_and_flat_fraction_by_hand():
     assert flat_fraction(values, 0.5) == pytest.approx(0.4)
     values[4] = np.nan  # valid nodes only: 2 of 4
     assert flat_fraction(values, 0.5) == pytest.approx(0.5)
+    for centre in (-1.0, -3.0):  # 1 + L0 <= 0: the relative rise is undefined, the absolute one is not
+        rise, rel = sharpness(np.array([5.0, 2.0, centre, 3.0, 9.0]), axes, 0.5)
+        assert rise == 3.0 - centre and np.isnan(rel)
 
 
 def test_geometry_descriptor_on_a_bowl():

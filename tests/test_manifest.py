@@ -87,6 +87,8 @@ def _break(kind: str, folder: Path, row: dict, record) -> dict:
         state = {k: torch.zeros(*(s + 1 for s in v.shape)) for k, v in record.state.items()}
         torch.save(state, folder / "checkpoints" / "shape.pt")
         row["checkpoint"] = "checkpoints/shape.pt"
+    elif kind == "huge_architecture":  # its tensors would need terabytes: refused before any is allocated
+        row["architecture_kwargs"] = {**row["architecture_kwargs"], "width": 10**12}
     elif kind == "missing_metric":
         row["metrics"] = {"train_accuracy": 1.0}
     elif kind == "null_metric":  # JSON null (an empty CSV cell reads the same): absent, not a NaN to drop
@@ -106,6 +108,7 @@ EXPECT = {
     "pickled_object": "pickled Python objects",
     "not_a_state_dict": "not a state dict",
     "shape_mismatch": "shape mismatch",
+    "huge_architecture": "shape mismatch",
     "missing_metric": "no value for target",
     "null_metric": "no value for target",
     "text_metric": "is not an object of numbers (or null)",

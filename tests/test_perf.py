@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 
 import pytest
 
@@ -84,3 +85,34 @@ def test_grid_variants_compute_the_engines_values():
         assert r.max_abs_diff <= 1e-4, r
         assert r.points_per_s > 0 and (r.ratio == 1.0) == (r.variant == "engine")
     assert render(rows, 1).count("\n| digits") == len(rows)
+
+
+def test_the_cifar_size_case_and_the_node_batched_path_on_the_chosen_device(capsys):
+    """``--models resnet20 --node-batched --device cpu``: the ResNet-20 case on random CIFAR-size
+    images, our node-batched path beside the per-node one, equal values, the device named."""
+    argv = ["--quick", "--threads", "1", "--models", "resnet20", "--hessian-models", "", "--no-peers"]
+    assert engine.main([*argv, "--node-batched", "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "; device cpu; fp32 matmul peak there" in text
+    assert "random images of cifar10's shape" in text
+    rows = {r["method"]: r for r in _section(text, "Grid evaluation")}
+    assert set(rows) == {"ours", "ours, node-batched", "naive loop"}
+    assert all(r["model"].startswith("ResNet-20 (residual, width 8") and r["grid"] == "3x3" for r in rows.values())
+    largest = float(
+        re.search(r"nodes per call \(landscape.node_memory_mb's default\); largest \|loss\| (\S+)", text)[1]
+    )
+    assert float(rows["ours, node-batched"]["max abs Δ (as returned)"]) <= 1e-5 * max(1.0, largest)  # float32 rounding
+
+
+def test_an_unknown_case_or_an_absent_accelerator_stops_before_any_work(capsys):
+    with pytest.raises(SystemExit) as stop:
+        engine.main(["--quick", "--models", "mlp,vgg"])
+    assert stop.value.code == 2
+    assert "--models mlp,vgg: ['vgg'] are not cases; the cases are mlp, cnn, resnet20" in capsys.readouterr().err
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit) as stop:
+            engine.main(["--quick", "--device", "cuda"])
+        assert stop.value.code == 2
+        assert "cuda" in capsys.readouterr().err

@@ -208,8 +208,8 @@ FAST = ["experiment=tiny", "descriptors=[weight_norm,param_count]", "regressor=[
 @pytest.mark.parametrize(
     ("overrides", "name", "folds"),
     [
-        ([], "group_kfold", 6),
-        (["protocol=within_architecture", "protocol.axis=label_noise", "protocol.top_k=1"], "within_label_noise", 12),
+        ([], "group_kfold", 2),  # tiny: 2 splits, 1 repeat
+        (["protocol=within_architecture", "protocol.axis=label_noise", "protocol.top_k=1"], "within_label_noise", 4),
         (["protocol=leave_one_architecture_out", "protocol.axis=width"], "leave_one_width_out", 2),
     ],
 )

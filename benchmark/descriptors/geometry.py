@@ -27,7 +27,8 @@ class Geometry(Descriptor):
 
     - ``centre``: the value at the trained weights; ``mean``, ``std``, ``range`` (max - min) over the grid;
     - ``sharpness``, ``sharpness_rel``: the largest rise over the centre within ``radius``
-      (axis units), absolute and divided by ``1 + centre`` (Keskar et al. 2017);
+      (axis units), absolute and divided by ``1 + centre`` (Keskar et al. 2017; NaN for a centre
+      at or below -1, which no loss reaches);
     - ``flat_fraction``: share of nodes within ``flat_tolerance * (1 + |centre|)`` of the centre;
     - ``quad_max``, ``quad_min``, ``quad_mean``: eigenvalues of the Hessian of a quadratic fitted
       by least squares to the nodes within ``radius`` (curvature along the grid's directions).
@@ -35,7 +36,7 @@ class Geometry(Descriptor):
 
     kind = "geometry"
     requires = ("landscape",)
-    version = "1"
+    version = "2"  # 2: sharpness_rel is NaN, not a division by 1 + centre <= 0, when the centre is <= -1
 
     def __init__(self, radius: float = 0.5, flat_tolerance: float = 0.05) -> None:
         self.radius = radius

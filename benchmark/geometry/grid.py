@@ -7,6 +7,7 @@ every quantity, never filled.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,13 +24,15 @@ def _radius_mask(axes: Sequence[np.ndarray], radius: float) -> tuple[np.ndarray,
 def sharpness(values: np.ndarray, axes: Sequence[np.ndarray], radius: float) -> tuple[float, float]:
     """Keskar et al. (2017) sharpness on the grid: the largest increase over the centre value
     within ``radius``, absolute ``max L - L0`` and relative ``(max L - L0) / (1 + L0)`` (their
-    eq. 3 without the factor 100). Nodes within the radius that are non-finite are left out."""
+    eq. 3 without the factor 100; NaN when ``L0 <= -1``, where that ratio means nothing: it is
+    made for losses, which are not negative). Nodes within the radius that are non-finite are left
+    out."""
     _, within = _radius_mask(axes, radius)
     flat = values.reshape(-1)
     centre = float(values[tuple(len(a) // 2 for a in axes)])
     near = flat[within & np.isfinite(flat)]
     rise = float(near.max() - centre)
-    return rise, rise / (1.0 + centre)
+    return rise, rise / (1.0 + centre) if centre > -1.0 else math.nan
 
 
 def flat_fraction(values: np.ndarray, tolerance: float) -> float:

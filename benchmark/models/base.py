@@ -50,19 +50,47 @@ def state_to_numpy(module: nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
-def load_state(module: nn.Module, state: Mapping[str, np.ndarray], model_id: str = "?") -> nn.Module:
-    """Load stored weights into ``module``; a mismatch names the model and the tensors."""
+class WeightsMismatchError(ValueError):
+    """Stored or handed-in weights are not the tensors of the architecture they are loaded into."""
+
+
+def check_fits(module: nn.Module, state: Mapping[str, Any], model_id: str = "?") -> None:
+    """A :class:`WeightsMismatchError` naming the model and the tensors when ``state`` (arrays or
+    tensors, by name) is not ``module``'s set of tensors and shapes."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if missing or unexpected or shapes:
-        raise ValueError(
+        raise WeightsMismatchError(
             f"weights of model {model_id!r} do not fit its architecture: missing {missing}, "
             f"unexpected {unexpected}, shape mismatch {shapes}. Check the architecture spec."
         )
+
+
+def load_state(module: nn.Module, state: Mapping[str, np.ndarray], model_id: str = "?") -> nn.Module:
+    """Load stored weights into ``module``; a mismatch names the model and the tensors."""
+    check_fits(module, state, model_id)
     module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     return module
+
+
+def build_for_state(spec: Mapping[str, Any], state: Mapping[str, np.ndarray], model_id: str = "?") -> nn.Module:
+    """The module of ``spec`` with ``state`` loaded, for weights handed in from outside (a
+    manifest). The architecture is first built on torch's meta device, which has shapes and no
+    memory, so a spec that does not fit the weights (a width of 10^12, say) fails with
+    :func:`check_fits`'s error before anything is allocated. A builder that computes with its
+    tensors while it builds cannot run there; it is then built for real and checked after."""
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(spec)
+    except (TypeError, ValueError):
+        raise
+    except RuntimeError:  # NotImplementedError included: an op with no meta kernel
+        skeleton = None
+    if skeleton is not None:
+        check_fits(skeleton, state, model_id)
+    return load_state(build_model(spec), state, model_id)
 
 
 def record_module(record: ModelRecord) -> nn.Module:

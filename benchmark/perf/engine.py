@@ -1,15 +1,21 @@
 """Side-by-side benchmark of the grid and curvature engines against peer packages.
 
-    landscape-bench-perf [--steps 41] [--cnn-steps 21] [--repeats 3] [--threads N] [--quick]
+    landscape-bench-perf [--steps 41] [--cnn-steps 21] [--repeats 3] [--threads N] [--device auto] [--quick]
 
-One process, one thread count, the same trained models, data, directions and grid for every method:
+One process, one thread count, one device, the same trained models, data, directions and grid for
+every method:
 
 - grid evaluation: ours (``evaluate_grid``), a naive copy-the-weights-per-node loop,
-  ``loss-landscapes``' ``random_plane`` and Landscaper's ``LossLandscape.compute``: points/s,
-  ratio to ours, max |difference| of values vs ours, achieved GFLOP/s (forward FLOPs counted by
-  ``FlopCounterMode``) against the measured fp32 ``torch.mm`` peak;
+  ``loss-landscapes``' ``random_plane`` and Landscaper's ``LossLandscape.compute``, all on
+  ``--device``: points/s, ratio to ours, max |difference| of values vs ours, achieved GFLOP/s
+  (forward FLOPs counted by ``FlopCounterMode``) against the measured fp32 ``torch.mm`` peak of
+  that device. On an accelerator (or with ``--node-batched``) our node-batched path
+  (``landscape.node_batch``) joins them, and so does the CIFAR-size case, a ResNet-20 on random
+  3x32x32 images (``--models`` names the cases: mlp, cnn, resnet20);
 - curvature: our Lanczos top eigenvalue and Hutchinson trace vs PyHessian's, at matched accuracy
-  and probe count, with the dense Hessian as reference.
+  and probe count, with the dense Hessian as reference (on the CPU).
+
+Models are trained on the CPU, then moved to the device.
 
 Peers that are not installed are skipped with a note. Prints Markdown; ``--out`` also writes it.
 """
@@ -27,10 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.data import load_dataset
+from benchmark import device
+from benchmark.data import Split
 from benchmark.perf import hessian_methods as hm
-from benchmark.perf.cases import Case, build_case, curvature_config, landscape_config
-from benchmark.perf.grid_methods import GRID_METHODS, Check, GridMethod, quiet_imports
+from benchmark.perf.cases import CASE_DATA, Case, build_case, case_data, curvature_config, landscape_config, on_device
+from benchmark.perf.grid_methods import GRID_METHODS, NODE_BATCHED, Check, GridMethod, quiet_imports
 from benchmark.perf.measure import forward_flops, matmul_peak, timed
 
 PEERS = ("loss-landscapes random_plane", "Landscaper LossLandscape.compute")
@@ -72,6 +79,7 @@ class Results:
     peak_gflops: float
     peak_size: int
     n_samples: int
+    device: torch.device
     cases: list[Case] = field(default_factory=list)
     grid: list[GridRow] = field(default_factory=list)
     references: dict[str, hm.Reference] = field(default_factory=dict)
@@ -90,14 +98,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: each zoo's own)")
     p.add_argument("--eig-tol", type=float, default=1e-4, help="relative accuracy both eigen-solvers must reach")
     p.add_argument("--probes", type=int, default=None, help="Hutchinson probes (default: trace_samples of lanczos)")
-    p.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    p.add_argument("--resnet-steps", type=int, default=None, help="nodes per axis of the ResNet-20 grid (default 21)")
+    p.add_argument(
+        "--models", default=None, help="comma-separated: mlp, cnn, resnet20 (default mlp,cnn; on an accelerator all)"
+    )
+    p.add_argument("--device", default="auto", help="where the grids run, as the device setting: auto, cpu, cuda, ...")
+    p.add_argument(
+        "--node-batched",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also time our node-batched path (default: on an accelerator)",
+    )
     p.add_argument("--hessian-models", default="mlp", help="models for the curvature comparison ('' for none)")
     p.add_argument("--no-peers", action="store_true", help="ours and the naive loop only")
     p.add_argument("--quick", action="store_true", help="tiny sizes (5x5 grids, 1 epoch, small batch): a smoke test")
     p.add_argument("--out", type=Path, default=None, help="also write the Markdown here")
     args = p.parse_args(argv)
-    quick = {"steps": 5, "cnn_steps": 5, "repeats": 1, "samples": 64, "epochs": 1, "probes": 8}
-    full = {"steps": 41, "cnn_steps": 21, "repeats": 3, "samples": None, "epochs": None, "probes": None}
+    problems = device.device_problems(args.device)
+    if problems:
+        p.error(problems[0])
+    accelerator = device.resolve(args.device).type != "cpu"
+    if args.models is None:
+        args.models = ",".join(CASE_DATA) if accelerator else "mlp,cnn"
+    unknown = sorted(set(filter(None, args.models.split(","))) - set(CASE_DATA))
+    if unknown:
+        p.error(f"--models {args.models}: {unknown} are not cases; the cases are {', '.join(CASE_DATA)}")
+    if args.node_batched is None:
+        args.node_batched = accelerator
+    quick = {"steps": 5, "cnn_steps": 5, "resnet_steps": 3, "repeats": 1, "samples": 64, "epochs": 1, "probes": 8}
+    full = {
+        "steps": 41, "cnn_steps": 21, "resnet_steps": 21, "repeats": 3, "samples": None, "epochs": None, "probes": None,
+    }  # fmt: skip
     for k, v in (quick if args.quick else full).items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -162,9 +193,12 @@ def run(args: argparse.Namespace) -> Results:
     """Measure everything ``args`` asks for."""
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    where = device.resolve(args.device)
     peak_size = 1024 if args.quick else 2048
-    res = Results(torch.get_num_threads(), matmul_peak(peak_size), peak_size, args.samples)
+    res = Results(torch.get_num_threads(), matmul_peak(peak_size, where=where), peak_size, args.samples, where)
     methods = [m for m in GRID_METHODS if not (args.no_peers and m.package)]
+    if args.node_batched:
+        methods.insert(1, NODE_BATCHED)
     available = []
     for m in methods:
         why = m.missing()
@@ -180,17 +214,18 @@ def run(args: argparse.Namespace) -> Results:
     elif pyhessian:
         res.versions["pyhessian"] = metadata.version("pyhessian")
     quiet_imports()
-    data = load_dataset("digits")
+    data: dict[str, Split] = {}
     keys = [k for k in args.models.split(",") if k]
-    for key in keys:
-        steps = args.steps if key == "mlp" else args.cnn_steps
-        res.cases.append(build_case(key, data, steps, args.samples, args.epochs, args.quick))
-    res.grid = measure_grids(res.cases, available, args.repeats)
     hessian_keys = {k for k in args.hessian_models.split(",") if k}
-    for case in res.cases:
-        if case.key in hessian_keys:
+    steps = {"mlp": args.steps, "cnn": args.cnn_steps, "resnet20": args.resnet_steps}
+    for key in keys:
+        split = data.setdefault(CASE_DATA[key], case_data(key, args.quick))
+        case = build_case(key, split, steps[key], args.samples, args.epochs, args.quick)
+        if case.key in hessian_keys:  # on the CPU, before the case moves
             ref, est = measure_curvature(case, args.eig_tol, args.probes, args.repeats, pyhessian)
             res.references[case.key], res.curvature[case.key] = ref, est
+        res.cases.append(on_device(case, where))
+    res.grid = measure_grids(res.cases, available, args.repeats)
     return res
 
 
@@ -230,12 +265,14 @@ def render(res: Results) -> str:
     """The results as Markdown: setup, grid table and notes, curvature table, targets."""
     lines = ["### Setup", ""]
     lines.append(
-        f"- torch {torch.__version__}, {res.threads} thread(s) on {cpu_name()}; "
-        f"fp32 matmul peak (torch.mm {res.peak_size}x{res.peak_size}, best of 5): {res.peak_gflops:.1f} GFLOP/s"
+        f"- torch {torch.__version__}, {res.threads} thread(s) on {cpu_name()}; device {device.describe(res.device)}; "
+        f"fp32 matmul peak there (torch.mm {res.peak_size}x{res.peak_size}, best of 5): {res.peak_gflops:.1f} GFLOP/s"
     )
     ls = landscape_config()
+    names = {CASE_DATA[c.key] for c in res.cases}
+    described = ["sklearn digits" if n == "digits" else f"random images of {n}'s shape" for n in sorted(names)]
     lines.append(
-        f"- data: sklearn digits, loss on {res.n_samples} training samples; directions as "
+        f"- data: {' and '.join(described)}, loss on {res.n_samples} training samples; directions as "
         f"conf/landscape/{ls['name']}.yaml ({ls['normalization']}-normalised, seed {ls['seed']}, "
         f"biases {'moved' if ls['include_bias'] else 'fixed'}), grid span ±{ls['span']:g}"
     )
@@ -282,6 +319,8 @@ def render(res: Results) -> str:
 
     if res.curvature:
         lines += ["", "### Curvature", ""]
+        if res.device.type != "cpu":
+            lines += ["On the CPU (the models before they moved to the device).", ""]
         header = ["model", "quantity", "method", "setting", "value", "rel. error", "HVPs", "seconds", "PyHessian/ours"]
         rows = []
         for key, est in res.curvature.items():

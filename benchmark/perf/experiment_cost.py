@@ -44,18 +44,13 @@ from benchmark.landscape.grid import evaluate_grid
 from benchmark.landscape.stage import landscape_directions
 from benchmark.models import record_module
 from benchmark.models.base import architecture_spec
+from benchmark.perf.cases import SIZES, synthetic_split
 from benchmark.perf.engine import cpu_name
 from benchmark.perf.measure import timed
 from benchmark.records import ModelRecord
 from benchmark.zoo import TASKS, ModelSpec, zoo_specs
 from benchmark.zoo.classification import evaluate
 
-SIZES: dict[str, tuple[tuple[int, int, int], int, int]] = {
-    "cifar10": ((3, 32, 32), 50_000, 10_000),
-    "mnist": ((1, 28, 28), 60_000, 10_000),
-    "fashion_mnist": ((1, 28, 28), 60_000, 10_000),
-}
-"""Image shape, training-set size and test-set size of each dataset read from ``dataset.root``."""
 HVP_REPEATS = 3
 GRID_STEPS = 3
 
@@ -94,18 +89,6 @@ def experiment_config(experiment: str, overrides: Sequence[str]) -> dict[str, An
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
     return plain
-
-
-def synthetic_split(name: str, n_images: int, seed: int = 0) -> Split:
-    """``n_images`` random images of dataset ``name``'s shape, uniform in [0, 1], with random labels
-    (and one test image: the test set's cost is measured by :func:`evaluation_seconds`)."""
-    if name not in SIZES:
-        raise ValueError(f"dataset {name!r} has no known size; this measures one of {sorted(SIZES)}.")
-    shape = SIZES[name][0]
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand((n_images, *shape), generator=g)
-    y = torch.randint(0, 10, (n_images,), generator=g)
-    return Split(name, x, y, x[:1].clone(), y[:1].clone(), n_classes=10)
 
 
 def head(data: Split, n: int) -> Split:

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from benchmark.landscape import evaluate_grid
-from benchmark.perf.cases import Case, norm, scaled
+from benchmark.landscape.grid import evaluate_grid_batched, node_bytes, nodes_per_chunk
+from benchmark.perf.cases import Case, landscape_config, norm, scaled
 
 
 @dataclass
@@ -72,6 +73,33 @@ class Ours(GridMethod):
 
     def check(self, case: Case, values: np.ndarray, ours: np.ndarray) -> Check:
         return Check(0.0, 0.0)
+
+
+class OursNodeBatched(GridMethod):
+    """``benchmark.landscape.grid.evaluate_grid_batched``, as ``compute_landscape`` runs it with
+    ``landscape.node_batch`` on: chunks of nodes sized by ``landscape.node_memory_mb`` (its
+    default), each chunk one ``vmap``-ed call."""
+
+    name = "ours, node-batched"
+
+    def chunk(self, case: Case) -> int:
+        """Nodes per call under the default budget (at most the whole grid)."""
+        budget = float(landscape_config()["node_memory_mb"])
+        per_node = node_bytes(case.model, case.objective, case.directions)
+        return min(nodes_per_chunk(per_node, budget), case.steps**2)
+
+    def prepare(self, case: Case) -> Callable[[], np.ndarray]:
+        chunk = self.chunk(case)
+        return lambda: evaluate_grid_batched(case.model, case.objective, case.directions, case.axes, chunk)
+
+    def check(self, case: Case, values: np.ndarray, ours: np.ndarray) -> Check:
+        d = _max_abs(values, ours)
+        largest = float(np.max(np.abs(ours)))
+        return Check(
+            d,
+            d,
+            [f"{self.chunk(case)} nodes per call (landscape.node_memory_mb's default); largest |loss| {largest:.4g}"],
+        )
 
 
 class Naive(GridMethod):
@@ -253,7 +281,7 @@ class Landscaper(GridMethod):
                         steps=steps,
                         distance=distance,
                         dim=2,
-                        device="cpu",
+                        device=str(case.device),
                     )
             finally:
                 lc.normalize_direction = saved
@@ -298,6 +326,8 @@ class Landscaper(GridMethod):
 
 
 GRID_METHODS: list[GridMethod] = [Ours(), Naive(), LossLandscapes(), Landscaper()]
+NODE_BATCHED = OursNodeBatched()
+"""Our node-batched path: measured beside the others on an accelerator (or with ``--node-batched``)."""
 
 
 def quiet_imports() -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +40,7 @@ from benchmark import device
 from benchmark.data import load_dataset
 from benchmark.landscape import evaluate_grid
 from benchmark.landscape.grid import evaluate_grid_batched
-from benchmark.perf.cases import Case, build_case
+from benchmark.perf.cases import Case, build_case, on_device
 from benchmark.perf.measure import timed
 from benchmark.zoo import Objective
 
@@ -148,16 +147,6 @@ def measure(case: Case, chunks: Sequence[int], repeats: int) -> list[VariantRow]
         )
         for name in runs
     ]
-
-
-def on_device(case: Case, where: torch.device) -> Case:
-    """``case`` with its model, batch and directions on ``where`` (the same values)."""
-    return dataclasses.replace(
-        case,
-        model=case.model.to(where),
-        objective=case.objective.to(where),
-        directions=[{n: t.to(where) for n, t in d.items()} for d in case.directions],
-    )
 
 
 def render(rows: Sequence[VariantRow], threads: int, where: torch.device | None = None) -> str:

@@ -19,7 +19,9 @@ Each manifest row describes one model:
 Checkpoints load with ``torch.load(weights_only=True)``: nothing but tensors and plain containers
 is ever unpickled. Paths must stay inside the manifest's folder, and ``architecture_kwargs`` may
 not tell the architecture to load weights itself (``timm_kwargs.checkpoint_path``, ``pretrained``,
-``pretrained_cfg``, ...: :func:`weight_loading_kwargs`).
+``pretrained_cfg``, ...: :func:`weight_loading_kwargs`). The architecture is checked against the
+checkpoint's tensor names and shapes before it is built for real (on torch's meta device, with no
+memory), so an architecture that does not fit its weights fails by name however large it is.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 import torch
 
 from benchmark.errors import ConfigError
-from benchmark.models import ARCHITECTURES, build_model, load_state
+from benchmark.models import ARCHITECTURES, WeightsMismatchError, build_for_state
 from benchmark.models.timm_models import loading_kwargs
 from benchmark.records import ModelRecord
 
@@ -268,13 +270,11 @@ def load_model(row: Mapping[str, Any], folder: Path, zoo: str, targets: Sequence
             "n_outputs": int(row["n_outputs"]),
             **dict(row.get("architecture_kwargs") or {}),
         }
-        module = build_model(arch)
+        module = build_for_state(arch, {k: v.numpy() for k, v in state.items()}, mid)
+    except WeightsMismatchError as exc:
+        raise ManifestError(f"model {name}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise ManifestError(f"model {name}: architecture {row['architecture']!r} cannot be built ({exc}).") from None
-    try:
-        load_state(module, {k: v.numpy() for k, v in state.items()}, mid)
-    except ValueError as exc:
-        raise ManifestError(f"model {name}: {exc}") from None
     weights = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
     record = ModelRecord(
         model_id=mid,
