@@ -84,8 +84,6 @@ def build_for_state(spec: Mapping[str, Any], state: Mapping[str, np.ndarray], mo
     try:
         with torch.device("meta"):
             skeleton = build_model(spec)
-    except (TypeError, ValueError):
-        raise
     except RuntimeError:  # NotImplementedError included: an op with no meta kernel
         skeleton = None
     if skeleton is not None:

@@ -219,8 +219,9 @@ def run(args: argparse.Namespace) -> Results:
     hessian_keys = {k for k in args.hessian_models.split(",") if k}
     steps = {"mlp": args.steps, "cnn": args.cnn_steps, "resnet20": args.resnet_steps}
     for key in keys:
-        split = data.setdefault(CASE_DATA[key], case_data(key, args.quick))
-        case = build_case(key, split, steps[key], args.samples, args.epochs, args.quick)
+        if CASE_DATA[key] not in data:  # cases on one dataset share it
+            data[CASE_DATA[key]] = case_data(key, args.quick)
+        case = build_case(key, data[CASE_DATA[key]], steps[key], args.samples, args.epochs, args.quick)
         if case.key in hessian_keys:  # on the CPU, before the case moves
             ref, est = measure_curvature(case, args.eig_tol, args.probes, args.repeats, pyhessian)
             res.references[case.key], res.curvature[case.key] = ref, est

@@ -89,16 +89,17 @@ class OursNodeBatched(GridMethod):
         return min(nodes_per_chunk(per_node, budget), case.steps**2)
 
     def prepare(self, case: Case) -> Callable[[], np.ndarray]:
-        chunk = self.chunk(case)
+        self._chunk = chunk = self.chunk(case)  # check() reports the last prepared case's
         return lambda: evaluate_grid_batched(case.model, case.objective, case.directions, case.axes, chunk)
 
     def check(self, case: Case, values: np.ndarray, ours: np.ndarray) -> Check:
+        """``values`` must come from the last ``prepare``'d call, whose chunk it reports."""
         d = _max_abs(values, ours)
         largest = float(np.max(np.abs(ours)))
         return Check(
             d,
             d,
-            [f"{self.chunk(case)} nodes per call (landscape.node_memory_mb's default); largest |loss| {largest:.4g}"],
+            [f"{self._chunk} nodes per call (landscape.node_memory_mb's default); largest |loss| {largest:.4g}"],
         )
 
 
