@@ -11,6 +11,7 @@ keys) and loaded from the store when present, so a rerun recomputes nothing and 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import statistics
 import time
@@ -194,7 +195,7 @@ def compute_zoo(s: State) -> None:
             )
         with s.bar(len(specs), "train") as bar:
             runs = s.store.map_groups("run", run_keys, TrainingRun, batches, train, progress=bar.update)
-        s.models = [m for run in runs for m in run.models]
+        s.models = [_named(m, spec) for spec, run in zip(specs, runs, strict=True) for m in run.models]
         s.keys["model"] = [f"{key}@{m.epoch}" for key, run in zip(run_keys, runs, strict=True) for m in run.models]
         s.train_seconds = sum(r.train_seconds for r in runs)
         log.info(
@@ -209,6 +210,27 @@ def compute_zoo(s: State) -> None:
         path = export_manifest(s.models, cfg["export_zoo"])
         log.info("zoo %s exported: %d models, manifest %s", zoo["name"], len(s.models), path)
     check_models(cfg, s.models, "curvature" in s.needed)
+
+
+def _named(model: ModelRecord, spec: Any) -> ModelRecord:
+    """``model`` under the id and group its spec gives it now. A run's store key holds what it
+    computes (its hyperparameters), not these labels, which follow the config's layout (the order of
+    the axes, a one-value axis moved to ``fixed``): a run found in the store takes today's labels,
+    as a fresh run would have them."""
+    checkpoint = model.model_id.endswith(f"@{model.epoch}")
+    model_id = f"{spec.model_id}@{model.epoch}" if checkpoint else spec.model_id
+    if (model.model_id, model.group) == (model_id, spec.group):
+        return model
+    return dataclasses.replace(model, model_id=model_id, group=spec.group)
+
+
+def _renamed(records: list[Any], models: list[ModelRecord]) -> list[Any]:
+    """Per-model ``records`` (landscapes, curvature, feature rows) under their model's current id
+    (:func:`_named`: the store may hold them under the id of an earlier config layout)."""
+    return [
+        r if r.model_id == m.model_id else dataclasses.replace(r, model_id=m.model_id)
+        for r, m in zip(records, models, strict=True)
+    ]
 
 
 # ----------------------------------------------------------------------------- landscape, curvature
@@ -261,7 +283,7 @@ def per_model(
                     return compute(s.models[i], s.data, cfg, checkpoint, node_memory_mb=budget, progress=nodes)
                 return compute(s.models[i], s.data, cfg)
 
-            s.outputs[name] = s.store.map(name, ks, record, one, progress=bar.update)
+            s.outputs[name] = _renamed(s.store.map(name, ks, record, one, progress=bar.update), s.models)
 
     return Stage(name, version, record, plan_step, compute_step, needs=name, rough_seconds=rough_seconds, size=size)
 
@@ -305,7 +327,7 @@ def compute_features(s: State) -> None:
             def one(i: int, desc: Descriptor = desc) -> FeatureRow:
                 return desc.compute(DescriptorInputs(**{r: s.outputs[r][i] for r in _input_names(desc)}))
 
-            rows[name] = s.store.map("features", keys, FeatureRow, one, progress=bar.update)
+            rows[name] = _renamed(s.store.map("features", keys, FeatureRow, one, progress=bar.update), s.models)
     s.features = feature_table(s.models, rows)
     if s.table is not None:  # the table's feature sets, beside the descriptors' columns
         s.features = s.features.join(s.table.features)

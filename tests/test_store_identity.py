@@ -80,6 +80,22 @@ def test_swapped_training_runs_are_recomputed_and_the_scores_equal_an_uninterrup
     assert decode(a.read_bytes(), TrainingRun, "run", a.stem).models  # healed: each under its own key again
 
 
+def test_a_changed_config_layout_relabels_stored_models_as_a_fresh_run_labels_them(tmp_path):
+    # depth has one value: as an axis or as a fixed setting it trains the same models (same store
+    # keys), but it is part of the model ids and groups only as an axis
+    layout = [*SMALL[:2], "descriptors=[param_count,geometry]", "regressor=[ridge]"]
+    moved = [*layout, "~zoo.axes.depth", "+zoo.fixed.depth=2"]
+    pipeline.run(compose_plain(layout, tmp_path / "a"))
+    loaded = pipeline.run(compose_plain(moved, tmp_path / "a"))
+    fresh = pipeline.run(compose_plain(moved, tmp_path / "b"))
+    assert loaded.store_counts["run"][1] == 0 and loaded.store_counts["landscape"][1] == 0
+    assert all("depth" not in m.model_id and "depth" not in m.group for m in loaded.models)
+    assert [(m.model_id, m.group) for m in loaded.models] == [(m.model_id, m.group) for m in fresh.models]
+    assert [ls.model_id for ls in loaded.landscapes] == [m.model_id for m in fresh.models]
+    pd.testing.assert_frame_equal(loaded.features, fresh.features, check_exact=True)
+    pd.testing.assert_frame_equal(loaded.scores_frame(), fresh.scores_frame(), check_exact=True)
+
+
 @pytest.mark.parametrize("where", ["other key", "other stage"])
 def test_a_copied_entry_is_not_served_under_another_identity(tmp_path, caplog, where):
     store = ArtifactStore(tmp_path)

@@ -225,6 +225,24 @@ def trend(
 # ----------------------------------------------------------------------------- claims
 
 
+GALLERY_COLUMNS = 6
+"""Landscapes a gallery shows side by side (more are unreadable at page width)."""
+
+
+def _beta_picks(models: Sequence, n: int) -> list[int]:
+    """Indices of up to ``n`` seed-0 models that differ only in beta (the other axes as in the first
+    seed-0 model), at evenly spaced betas from the smallest to the largest."""
+    first = next(m for m in models if m.seed == 0)
+    same = [
+        i
+        for i, m in enumerate(models)
+        if m.seed == 0 and all(v == first.hparams[k] for k, v in m.hparams.items() if k not in ("beta", "seed"))
+    ]
+    same.sort(key=lambda i: models[i].hparams["beta"])
+    positions = np.unique(np.linspace(0, len(same) - 1, min(n, len(same))).round().astype(int))
+    return [same[p] for p in positions]
+
+
 def claim_pinn(out: Path) -> Claim:
     result = run_experiment("pinn_convection")
     beta = np.array([m.hparams["beta"] for m in result.models], dtype=float)
@@ -236,11 +254,11 @@ def claim_pinn(out: Path) -> Claim:
         ]
     )
     ids = [m.model_id for m in result.models]
-    seed0 = [i for i, m in enumerate(result.models) if m.seed == 0]
+    picks = _beta_picks(result.models, GALLERY_COLUMNS)
     figs = [
         gallery(
-            [result.landscapes[i] for i in seed0],
-            [f"beta={beta[i]:g}, err={error[i]:.2g}" for i in seed0],
+            [result.landscapes[i] for i in picks],
+            [f"beta={beta[i]:g}, err={error[i]:.2g}" for i in picks],
             out / "pinn_gallery.png",
         ),
         trend(beta, result.features.loc[ids], TOPOLOGY[:2] + SHARPNESS, "beta", out / "pinn_trend.png"),
@@ -252,7 +270,8 @@ def claim_pinn(out: Path) -> Claim:
     reason = (
         f"rank correlation with beta above zero (95% interval) for {len(complex_up)} of {len(TOPOLOGY)} "
         f"complexity features ({', '.join(complex_up) or 'none'}) and {len(sharp_up)} of {len(SHARPNESS)} "
-        f"sharpness features ({', '.join(sharp_up) or 'none'}); intervals resample whole betas (7 groups)."
+        f"sharpness features ({', '.join(sharp_up) or 'none'}); intervals resample whole configurations "
+        f"({len({m.group for m in result.models})} groups)."
     )
     return Claim(
         "PINN landscapes grow more complex and sharper as beta rises",
