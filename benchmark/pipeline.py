@@ -39,6 +39,7 @@ from benchmark.store import RECORD_SAMPLE, ArtifactStore, artifact_key
 from benchmark.zoo import TASKS, batched, train_run, zoo_specs
 from benchmark.zoo.manifest import export_manifest
 from benchmark.zoo.readers import READERS, read_zoo
+from benchmark.zoo.spec import ModelSpec
 from benchmark.zoo.table import SOURCE as TABLE
 from benchmark.zoo.table import load_table
 
@@ -212,7 +213,7 @@ def compute_zoo(s: State) -> None:
     check_models(cfg, s.models, "curvature" in s.needed)
 
 
-def _named(model: ModelRecord, spec: Any) -> ModelRecord:
+def _named(model: ModelRecord, spec: ModelSpec) -> ModelRecord:
     """``model`` under the id and group its spec gives it now. A run's store key holds what it
     computes (its hyperparameters), not these labels, which follow the config's layout (the order of
     the axes, a one-value axis moved to ``fixed``): a run found in the store takes today's labels,
