@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -140,6 +140,7 @@ def test_any_csv_text_is_a_manifest_or_a_manifest_error(valid_manifest, text):
     steps=st.integers(-5, 41),
     span=st.floats(allow_nan=True, allow_infinity=True, width=64),
 )
+@example(ndim=1, steps=5, span=5e-324)  # a subnormal span: neighbouring nodes coincide
 def test_grid_axes_are_exact_or_a_value_error(ndim, steps, span):
     try:
         axes = grid_axes(ndim, steps, span)

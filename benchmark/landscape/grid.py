@@ -39,6 +39,11 @@ def grid_axes(ndim: int, steps: int, span: float) -> tuple[np.ndarray, ...]:
         raise ValueError(f"landscape.span={span} must be a positive finite number (e.g. 1.0).")
     half = steps // 2
     axis = span * (np.arange(-half, half + 1, dtype=np.float64) / half)  # exactly symmetric, 0 exact
+    if not np.all(np.diff(axis) > 0):  # a subnormal span: neighbouring nodes round to one value
+        raise ValueError(
+            f"landscape.span={span} is too small for landscape.steps={steps}: neighbouring grid nodes "
+            f"coincide in float64; use a span of at least 1e-300 (spans are in units of a direction, e.g. 1.0)."
+        )
     return tuple(axis.copy() for _ in range(ndim))
 
 
