@@ -218,8 +218,7 @@ def _named(model: ModelRecord, spec: ModelSpec) -> ModelRecord:
     computes (its hyperparameters), not these labels, which follow the config's layout (the order of
     the axes, a one-value axis moved to ``fixed``): a run found in the store takes today's labels,
     as a fresh run would have them."""
-    checkpoint = model.model_id.endswith(f"@{model.epoch}")
-    model_id = f"{spec.model_id}@{model.epoch}" if checkpoint else spec.model_id
+    model_id = spec.id_at(model.epoch, final=not model.model_id.endswith(f"@{model.epoch}"))
     if (model.model_id, model.group) == (model_id, spec.group):
         return model
     return dataclasses.replace(model, model_id=model_id, group=spec.group)

@@ -111,7 +111,7 @@ class Task:
             metrics = {k: math.nan for k in metrics}
         final = epoch == self.final_epoch(spec.hparams)
         return ModelRecord(
-            model_id=spec.model_id if final else f"{spec.model_id}@{epoch}",
+            model_id=spec.id_at(epoch, final),
             zoo=spec.zoo,
             task=self.name,
             architecture=architecture,

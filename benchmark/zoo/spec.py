@@ -27,6 +27,11 @@ class ModelSpec:
     def seed(self) -> int:
         return int(self.hparams["seed"])
 
+    def id_at(self, epoch: int, final: bool) -> str:
+        """The id of the run's model at ``epoch``: the spec's id for the final model, ``<id>@<epoch>``
+        for a checkpoint."""
+        return self.model_id if final else f"{self.model_id}@{epoch}"
+
 
 def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
