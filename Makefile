@@ -33,12 +33,17 @@ test-slow: $(STAMP)
 # ranking of feature sets across the zoos with landscapes (leaderboards/overall.md; feature tables
 # score other feature sets), the leave-one-zoo-out transfer board (leaderboards/transfer.md) and, from
 # all of them, the static site leaderboards/site/index.html (docs/site.md)
-# JOBS experiments run side by side (the most work first; each uses one thread); default 2
+# JOBS processes (one thread each; default 2) run each experiment together, the most work first: the
+# store's per-item locks split its models and score rows between them, and each waits for the
+# others' before a stage ends, so the processes finish every experiment together (the last one to
+# finish writes its leaderboard)
 JOBS ?= 2
 leaderboards: $(STAMP)
 	suite="$$($(BIN)/landscape-bench-suite)" || exit 1; \
 	ranked="$$($(BIN)/landscape-bench-suite --landscapes)" || exit 1; \
-	$(BIN)/landscape-bench-suite --heaviest-first | xargs -P $(JOBS) -I{} $(BIN)/landscape-bench experiment={} || exit 1; \
+	for experiment in $$($(BIN)/landscape-bench-suite --heaviest-first); do \
+		seq $(JOBS) | xargs -P $(JOBS) -I{} $(BIN)/landscape-bench experiment=$$experiment || exit 1; \
+	done; \
 	$(BIN)/landscape-bench-zoo-index leaderboards docs/zoos.md $$suite || exit 1; \
 	$(BIN)/landscape-bench-overall leaderboards $$ranked
 	$(MAKE) transfer
