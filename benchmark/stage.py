@@ -40,11 +40,15 @@ class Progress:
     seconds (done, total, elapsed, time left at the pace so far), written from a timer thread so that
     a slow item (one long training run) still shows the stage is alive. Use as a context manager and
     call :meth:`update` once per finished item; :meth:`within` reports progress inside the current
-    item (the nodes of one grid), as a second bar on a terminal and in the log line elsewhere."""
+    item (the nodes of one grid), as a second bar on a terminal and in the log line elsewhere. In a
+    run split over processes sharing one store, the items another process is computing count as
+    passed, are named in the line, and shorten the estimate by this process's share of the work."""
 
     def __init__(self, total: int, desc: str, unit: str = "model", every: float = PROGRESS_SECONDS, stream=None):
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
         self.done = self.computed = 0
+        self.busy = 0  # items another process is computing, not yet loaded here
+        self.elsewhere = 0  # items found busy since the stage began
         self._start = time.monotonic()
         self._stop = threading.Event()
         terminal = (stream or sys.stderr).isatty()
@@ -55,13 +59,22 @@ class Progress:
 
     def line(self) -> str:
         """``"<desc>: 3/40 models, 1m05s elapsed, about 13m20s left"`` (the estimate from the items
-        computed so far, none before the first)."""
+        computed so far, none before the first). With other processes on the same store:
+        ``"<desc>: 30/40 models (14 left to other processes), 5m10s elapsed, about 2m30s left"``, the
+        estimate scaled by this process's share of the items computed so far, and at the end
+        ``"..., waiting for 2 models of other processes"``."""
         elapsed = time.monotonic() - self._start
+        passed = self.done + self.busy
         pace = elapsed / self.computed if self.computed else None  # items loaded from the store take no time
-        left = f", about {_duration(pace * (self.total - self.done))} left" if pace else ""
+        share = self.computed / (self.computed + self.elsewhere) if self.computed else 1.0
+        if self.busy and passed == self.total:
+            left = f", waiting for {self.busy} {self.unit}s of other processes"
+        else:
+            left = f", about {_duration(pace * (self.total - passed) * share)} left" if pace else ""
         part = self._part
         inside = f" ({part[0]:,}/{part[1]:,} {part[2]}s of the current {self.unit})" if part else ""
-        return f"{self.desc}: {self.done}/{self.total} {self.unit}s{inside}, {_duration(elapsed)} elapsed{left}"
+        others = f" ({self.elsewhere} left to other processes)" if self.elsewhere else ""
+        return f"{self.desc}: {passed}/{self.total} {self.unit}s{inside}{others}, {_duration(elapsed)} elapsed{left}"
 
     def within(self, total: int, unit: str = "node") -> Callable[[int], None]:
         """A callback for the progress inside the item being computed: ``tick(n)`` after n of its
@@ -86,12 +99,22 @@ class Progress:
         while not self._stop.wait(self.every):
             log.info("%s", self.line())
 
-    def update(self, n: int = 1, loaded: bool = False) -> None:
-        """``n`` more items done; ``loaded``: read from the store, so they do not set the pace."""
+    def update(self, n: int = 1, loaded: bool = False, busy: bool = False, waited: bool = False) -> None:
+        """``n`` more items done; ``loaded``: read from the store, so they do not set the pace. Items
+        another process is computing come first with ``busy`` (passed over for now), then, once
+        loaded (or computed here after all), with ``waited``."""
         self._close_part()
+        if busy:
+            self.busy += n
+            self.elsewhere += n
+            self._bar.update(n)
+            return
+        if waited:
+            self.busy -= n
+        else:
+            self._bar.update(n)
         self.done += n
         self.computed += 0 if loaded else n
-        self._bar.update(n)
 
     def __enter__(self) -> Progress:
         if self._timer is not None:

@@ -729,8 +729,9 @@ class ArtifactStore:
         after every n items served (``loaded``: they came from the store, computed elsewhere).
 
         A first pass skips keys that another process is computing right now (so concurrent
-        processes split the work); a second pass waits for those and loads them. Entries without
-        identity (an older store) are warned about once, with their count, at the end.
+        processes split the work), reported as ``progress(n, busy=True)``; a second pass waits for
+        those and loads them (``progress(n, loaded=..., waited=True)``). Entries without identity
+        (an older store) are warned about once, with their count, at the end.
         """
         singles = [[i] for i in range(len(keys))]
         return self.map_groups(stage, keys, cls, singles, lambda group: [compute(group[0])], progress)
@@ -762,13 +763,16 @@ class ArtifactStore:
                 computed = self._computed(stage)
                 if not self._group(stage, keys, cls, group, compute, out, unverifiable, blocking=False):
                     busy.append(group)
+                    if progress:
+                        progress(len(group), busy=True)
                     continue
                 if progress:
                     progress(len(group), loaded=self._computed(stage) == computed)
             for group in busy:  # another process is computing these: wait for it, then load
+                computed = self._computed(stage)  # (or compute here, if it stopped without storing them)
                 self._group(stage, keys, cls, group, compute, out, unverifiable, blocking=True)
                 if progress:
-                    progress(len(group), loaded=True)
+                    progress(len(group), loaded=self._computed(stage) == computed, waited=True)
         finally:
             self._warn_unverifiable(stage, unverifiable)
         return [r for r in out if r is not None]

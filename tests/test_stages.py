@@ -111,6 +111,68 @@ def test_the_store_tells_progress_which_items_it_loaded(tmp_path) -> None:
     assert served == [(1, True), (1, False)]
 
 
+def test_progress_of_a_split_run_counts_the_other_processes_items_and_its_own_share() -> None:
+    import io
+    import re
+    import time
+
+    from benchmark.stage import Progress
+
+    with Progress(40, "landscape", every=60, stream=io.StringIO()) as p:
+        time.sleep(0.2)
+        p.update()  # one computed here in ~0.2 s
+        p.update(busy=True)  # one another process is computing
+        line = p.line()
+        assert line.startswith("landscape: 2/40 models (1 left to other processes), "), line
+        # 38 not reached yet, half of them this process's: ~19 x 0.2 s, not ~38 x 0.2 s
+        seconds = int(re.search(r"about (\d+)s left", line).group(1))
+        assert 2 <= seconds <= 5, line
+        for _ in range(19):
+            p.update()
+            p.update(busy=True)
+        assert p.line().endswith(", waiting for 20 models of other processes"), p.line()
+        p.update(20, loaded=True, waited=True)
+        assert p.line().startswith("landscape: 40/40 models (20 left to other processes), ")
+        assert "waiting" not in p.line() and (p.done, p.computed, p.busy) == (40, 20, 0)
+
+
+def test_the_store_reports_items_another_process_holds_then_serves_them(tmp_path) -> None:
+    import threading
+
+    from benchmark.records import FeatureRow
+    from benchmark.store import ArtifactStore
+
+    store = ArtifactStore(tmp_path)
+    row = FeatureRow(model_id="m", descriptor="d", values={"a": 1.0}, reasons={})
+    other = ArtifactStore(tmp_path)  # another process: holds k1's lock, then stores it
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with other._lock("features", "k1"):  # as map does while it computes k1
+            held.set()
+            release.wait(10)
+            other.save("features", "k1", row)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    served: list[tuple[int, dict]] = []
+
+    def progress(n: int, **kinds: bool) -> None:
+        served.append((n, kinds))
+        if len(served) == 3:
+            release.set()  # k2 computed here: the other process finishes k1
+
+    store.map("features", ["k0", "k1", "k2"], FeatureRow, lambda i: row, progress=progress)
+    thread.join()
+    assert served == [
+        (1, {"loaded": False}),
+        (1, {"busy": True}),
+        (1, {"loaded": False}),
+        (1, {"loaded": True, "waited": True}),
+    ]
+
+
 def test_a_computed_grid_reports_its_rows(tiny_record, digits, tmp_path) -> None:
     from benchmark.landscape.stage import compute_landscape
 
