@@ -92,7 +92,7 @@ def test_model_without_second_derivative_gives_nan_curvature_with_reason(tiny_re
     import benchmark.hessian.stage as stage_module
     from benchmark.descriptors import DescriptorInputs, build_descriptor
 
-    def failing(model, objective):  # as torch does for e.g. MobileNetV3's hardsigmoid
+    def failing(model, objective):  # as torch does for an operation it cannot differentiate twice
         raise RuntimeError("derivative for aten::hardsigmoid_backward is not implemented")
 
     monkeypatch.setattr(stage_module, "make_hvp", failing)
@@ -142,3 +142,51 @@ def test_negative_share_against_a_closed_form_spectrum_with_a_crowd_at_zero():
     assert slq_negative_share(nodes, weights) == pytest.approx(0.3, abs=0.03)
     assert np.mean(evals < 0) > 0.5  # the share below 0, which no 30-step quadrature resolves
     assert math.isnan(slq_negative_share(np.full((2, 3), np.nan), np.zeros((2, 3))))
+
+
+class _ClampGate(nn.Module):
+    """hardsigmoid written as a clamp: the reference the swapped module is checked against."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x / 6 + 0.5, 0.0, 1.0)
+
+
+def _gated(gate: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 5), nn.Linear(5, 5), gate, nn.Linear(5, 3))
+
+
+def test_hard_sigmoid_gates_get_exact_hessian_vector_products():
+    from benchmark.hessian.hvp import TwiceDifferentiableHardsigmoid, twice_differentiable
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(32, 4, generator=g) * 4, torch.randint(0, 3, (32,), generator=g)
+
+    def loss(m: nn.Module) -> torch.Tensor:
+        return nn.functional.cross_entropy(m(x), y)
+
+    plain, n = make_hvp(_gated(nn.Hardsigmoid()), loss)
+    with pytest.raises(RuntimeError, match="hardsigmoid"):  # why the swap exists
+        plain(torch.ones(n))
+    model = _gated(nn.Hardsigmoid())
+    before = model(x)
+    assert twice_differentiable(model) is model and isinstance(model[2], TwiceDifferentiableHardsigmoid)
+    assert torch.equal(model(x), before)  # the same function, to the bit
+    edges = torch.tensor([-4.0, -3.0, -2.9, 0.0, 2.9, 3.0, 4.0])
+    assert torch.equal(TwiceDifferentiableHardsigmoid()(edges), nn.functional.hardsigmoid(edges))
+    hvp, n = make_hvp(model, loss)
+    H = dense_hessian(_gated(_ClampGate()), x, y)  # the same weights, an independent formulation
+    v = torch.randn(n, generator=g, dtype=torch.float64)
+    assert np.abs(H).max() > 0.01
+    np.testing.assert_allclose(hvp(v.float()).numpy(), H @ v.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_timm_mobilenet_v3_gets_finite_curvature():
+    from benchmark.hessian.hvp import twice_differentiable
+    from benchmark.models.timm_models import timm_model
+
+    model = twice_differentiable(timm_model((1, 16, 16), 10, "mobilenetv3_small_050"))
+    x, y = torch.randn(8, 1, 16, 16), torch.arange(8)
+    hvp, n = make_hvp(model, lambda m: nn.functional.cross_entropy(m(x), y))
+    top, _ = top_eigenvalues(hvp, n, k=1, n_iter=4)
+    assert np.isfinite(top).all()

@@ -10,6 +10,26 @@ from torch import nn
 MatVec = Callable[[torch.Tensor], torch.Tensor]
 
 
+class TwiceDifferentiableHardsigmoid(nn.Module):
+    """``relu6(x + 3) / 6``: the function ``nn.Hardsigmoid`` computes (torch's kernel evaluates
+    the same ``min(max(x + 3, 0), 6) / 6``), built from operations torch differentiates twice.
+    torch has no derivative of hardsigmoid's backward, so a Hessian-vector product through the
+    hard-sigmoid gates of MobileNetV3, LCNet or GhostNet fails without it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.relu6(x + 3.0) / 6.0
+
+
+def twice_differentiable(model: nn.Module) -> nn.Module:
+    """``model`` with every ``nn.Hardsigmoid`` submodule replaced, in place, by
+    :class:`TwiceDifferentiableHardsigmoid` (the same function); returns ``model``."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, nn.Hardsigmoid):
+                setattr(module, name, TwiceDifferentiableHardsigmoid())
+    return model
+
+
 def make_hvp(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> tuple[MatVec, int]:
     """``(v -> H v, n)`` for the Hessian H of ``loss(model)`` (a scalar) w.r.t. all trainable
     parameters, flattened in ``named_parameters`` order; ``n`` is their count.

@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmark import device
 from benchmark.errors import ConfigError
-from benchmark.hessian.hvp import make_hvp, make_micro_batch_hvp, parameter_blocks
+from benchmark.hessian.hvp import make_hvp, make_micro_batch_hvp, parameter_blocks, twice_differentiable
 from benchmark.hessian.spectrum import hutchinson_samples, mean_and_se, restrict, slq, top_eigenvalues
 from benchmark.models import record_module
 from benchmark.records import Curvature, ModelRecord
@@ -23,7 +23,7 @@ from benchmark.zoo import TASKS
 
 log = logging.getLogger(__name__)
 
-VERSION = "2"
+VERSION = "3"
 """Code version of the curvature stage (joins every curvature's store key)."""
 
 
@@ -49,7 +49,7 @@ def compute_curvature(record: ModelRecord, data: Any, c_cfg: Mapping[str, Any]) 
     """Top-k eigenvalues (Lanczos), trace (Hutchinson) and, when asked, the spectral density (SLQ,
     ``slq_probes`` > 0) and per-layer traces and lambda_max (``per_layer``) of the training
     objective's Hessian at the trained weights."""
-    model = record_module(record).to(device.current())
+    model = twice_differentiable(record_module(record)).to(device.current())  # hard-sigmoid gates included
     objective = TASKS.get(record.task).objective(record, data, c_cfg["n_samples"], c_cfg["seed"]).to(device.current())
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     k, iters, seed = c_cfg["top_k"], c_cfg["lanczos_iters"], c_cfg["seed"]
@@ -76,7 +76,7 @@ def compute_curvature(record: ModelRecord, data: Any, c_cfg: Mapping[str, Any]) 
                 op, size = restrict(hvp, n, block)
                 layer_max[i] = top_eigenvalues(op, size, 1, iters, seed)[0][0]
                 n_hvp += min(iters, size)
-    except RuntimeError as exc:  # e.g. "derivative for aten::hardsigmoid_backward is not implemented"
+    except RuntimeError as exc:  # an operation torch cannot differentiate twice
         note = f"Hessian-vector products failed: {str(exc).splitlines()[0]}"
         log.warning("curvature of %s is undefined: %s", record.model_id, note)
         return Curvature(record.model_id, np.full(k, np.nan), math.nan, math.nan, n_params, 0, dict(c_cfg), note)
