@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -66,10 +68,25 @@ def of(cfg: Mapping[str, Any]) -> torch.device:
     return resolve(str(cfg.get("device") or "cpu"))
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def describe(device: torch.device) -> str:
-    """The device type and, for a GPU, its name: ``cpu``, ``cuda (NVIDIA H200)``."""
+    """The device type and its model: ``cuda (NVIDIA H200)``; for the CPU, also the vector
+    instructions torch's kernels use (``cpu (Intel(R) Xeon(R) Processor, AVX512 kernels)``), which
+    decide how floats round, so what trains to the same weights on two machines."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels)"
     return device.type
 
 

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from benchmark import device
 from benchmark.perf import engine
 from benchmark.perf.grid_methods import GRID_METHODS
 
@@ -93,7 +94,7 @@ def test_the_cifar_size_case_and_the_node_batched_path_on_the_chosen_device(caps
     argv = ["--quick", "--threads", "1", "--models", "resnet20", "--hessian-models", "", "--no-peers"]
     assert engine.main([*argv, "--node-batched", "--device", "cpu"]) == 0
     text = capsys.readouterr().out
-    assert "; device cpu; fp32 matmul peak there" in text
+    assert f"; device cpu ({device.cpu_name()}, " in text and " kernels); fp32 matmul peak there" in text
     assert "random images of cifar10's shape" in text
     rows = {r["method"]: r for r in _section(text, "Grid evaluation")}
     assert set(rows) == {"ours", "ours, node-batched", "naive loop"}

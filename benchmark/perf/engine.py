@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -251,22 +250,12 @@ def _e(x: float) -> str:
     return "n/a" if not math.isfinite(x) else ("0" if x == 0 else f"{x:.1e}")
 
 
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else the machine type."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def render(res: Results) -> str:
     """The results as Markdown: setup, grid table and notes, curvature table, targets."""
     lines = ["### Setup", ""]
     lines.append(
-        f"- torch {torch.__version__}, {res.threads} thread(s) on {cpu_name()}; device {device.describe(res.device)}; "
+        f"- torch {torch.__version__}, {res.threads} thread(s)"
+        f"{'' if res.device.type == 'cpu' else ' on ' + device.cpu_name()}; device {device.describe(res.device)}; "
         f"fp32 matmul peak there (torch.mm {res.peak_size}x{res.peak_size}, best of 5): {res.peak_gflops:.1f} GFLOP/s"
     )
     ls = landscape_config()

@@ -38,6 +38,7 @@ from omegaconf import OmegaConf
 
 from benchmark.cli import conf_dir
 from benchmark.data import Split
+from benchmark.device import cpu_name
 from benchmark.hessian.hvp import make_hvp
 from benchmark.landscape import grid_axes
 from benchmark.landscape.grid import evaluate_grid
@@ -45,7 +46,6 @@ from benchmark.landscape.stage import landscape_directions
 from benchmark.models import record_module
 from benchmark.models.base import architecture_spec
 from benchmark.perf.cases import SIZES, synthetic_split
-from benchmark.perf.engine import cpu_name
 from benchmark.perf.measure import timed
 from benchmark.records import ModelRecord
 from benchmark.zoo import TASKS, ModelSpec, zoo_specs
