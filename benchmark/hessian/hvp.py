@@ -23,10 +23,8 @@ class TwiceDifferentiableHardsigmoid(nn.Module):
 def twice_differentiable(model: nn.Module) -> nn.Module:
     """``model`` with every ``nn.Hardsigmoid`` submodule replaced, in place, by
     :class:`TwiceDifferentiableHardsigmoid` (the same function); returns ``model``."""
-    for module in list(model.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, nn.Hardsigmoid):
-                setattr(module, name, TwiceDifferentiableHardsigmoid())
+    for name in [name for name, m in model.named_modules() if name and isinstance(m, nn.Hardsigmoid)]:
+        model.set_submodule(name, TwiceDifferentiableHardsigmoid())
     return model
 
 
@@ -34,11 +32,12 @@ def make_hvp(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> tup
     """``(v -> H v, n)`` for the Hessian H of ``loss(model)`` (a scalar) w.r.t. all trainable
     parameters, flattened in ``named_parameters`` order; ``n`` is their count.
 
-    The model runs in eval mode on the fixed batch; the gradient graph is built once and reused
-    by every product (one backward pass per product). The model and the batch may be on any device;
-    ``v`` and ``H v`` are on the CPU, where the Lanczos and Hutchinson vectors live.
+    The model runs in eval mode on the fixed batch, made :func:`twice_differentiable` (in place);
+    the gradient graph is built once and reused by every product (one backward pass per product).
+    The model and the batch may be on any device; ``v`` and ``H v`` are on the CPU, where the
+    Lanczos and Hutchinson vectors live.
     """
-    model.eval()
+    twice_differentiable(model).eval()
     params = [p for p in model.parameters() if p.requires_grad]
     grads = torch.autograd.grad(loss(model), params, create_graph=True)
     flat_grad = torch.cat([g.reshape(-1) for g in grads])
@@ -59,8 +58,9 @@ def make_micro_batch_hvp(
     ``(w_b, loss_b)`` (a mean loss split into micro-batches, ``w_b`` their shares of the examples):
     each product runs every micro-batch's forward and double backward in turn and sums, so memory
     holds one micro-batch's graph, at about twice the time of :func:`make_hvp`'s products, whose
-    single graph is built once. Equal to :func:`make_hvp` on the whole batch up to float rounding."""
-    model.eval()
+    single graph is built once. Equal to :func:`make_hvp` on the whole batch up to float rounding
+    (the model, too, made :func:`twice_differentiable` and put in eval mode)."""
+    twice_differentiable(model).eval()
     params = [p for p in model.parameters() if p.requires_grad]
     n = sum(p.numel() for p in params)
     on = params[0].device if params else torch.device("cpu")

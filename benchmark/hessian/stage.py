@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmark import device
 from benchmark.errors import ConfigError
-from benchmark.hessian.hvp import make_hvp, make_micro_batch_hvp, parameter_blocks, twice_differentiable
+from benchmark.hessian.hvp import make_hvp, make_micro_batch_hvp, parameter_blocks
 from benchmark.hessian.spectrum import hutchinson_samples, mean_and_se, restrict, slq, top_eigenvalues
 from benchmark.models import record_module
 from benchmark.records import Curvature, ModelRecord
@@ -49,7 +49,7 @@ def compute_curvature(record: ModelRecord, data: Any, c_cfg: Mapping[str, Any]) 
     """Top-k eigenvalues (Lanczos), trace (Hutchinson) and, when asked, the spectral density (SLQ,
     ``slq_probes`` > 0) and per-layer traces and lambda_max (``per_layer``) of the training
     objective's Hessian at the trained weights."""
-    model = twice_differentiable(record_module(record)).to(device.current())  # hard-sigmoid gates included
+    model = record_module(record).to(device.current())
     objective = TASKS.get(record.task).objective(record, data, c_cfg["n_samples"], c_cfg["seed"]).to(device.current())
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     k, iters, seed = c_cfg["top_k"], c_cfg["lanczos_iters"], c_cfg["seed"]

@@ -253,9 +253,9 @@ def _e(x: float) -> str:
 def render(res: Results) -> str:
     """The results as Markdown: setup, grid table and notes, curvature table, targets."""
     lines = ["### Setup", ""]
+    host = "" if res.device.type == "cpu" else f" on {device.cpu_name()}"  # the CPU's name is in its describe
     lines.append(
-        f"- torch {torch.__version__}, {res.threads} thread(s)"
-        f"{'' if res.device.type == 'cpu' else ' on ' + device.cpu_name()}; device {device.describe(res.device)}; "
+        f"- torch {torch.__version__}, {res.threads} thread(s){host}; device {device.describe(res.device)}; "
         f"fp32 matmul peak there (torch.mm {res.peak_size}x{res.peak_size}, best of 5): {res.peak_gflops:.1f} GFLOP/s"
     )
     ls = landscape_config()
