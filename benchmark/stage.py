@@ -42,13 +42,16 @@ class Progress:
     call :meth:`update` once per finished item; :meth:`within` reports progress inside the current
     item (the nodes of one grid), as a second bar on a terminal and in the log line elsewhere. In a
     run split over processes sharing one store, the items another process is computing count as
-    passed, are named in the line, and shorten the estimate by this process's share of the work."""
+    passed, are named in the line, and shorten the estimate by this process's share of the work.
+    Off a terminal, a stage that ends logs one more line (:meth:`summary`), so that a short stage,
+    over before its first interval, still shows in the log when it ended."""
 
     def __init__(self, total: int, desc: str, unit: str = "model", every: float = PROGRESS_SECONDS, stream=None):
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
         self.done = self.computed = 0
         self.busy = 0  # items another process is computing, not yet loaded here
         self.elsewhere = 0  # items found busy since the stage began
+        self.theirs = 0  # items another process computed, loaded here once it stored them
         self._start = time.monotonic()
         self._stop = threading.Event()
         terminal = (stream or sys.stderr).isatty()
@@ -75,6 +78,17 @@ class Progress:
         inside = f" ({part[0]:,}/{part[1]:,} {part[2]}s of the current {self.unit})" if part else ""
         others = f" ({self.elsewhere} left to other processes)" if self.elsewhere else ""
         return f"{self.desc}: {passed}/{self.total} {self.unit}s{inside}{others}, {_duration(elapsed)} elapsed{left}"
+
+    def summary(self) -> str:
+        """``"<desc>: 40/40 models done in 5m10s (20 computed here, 18 by other processes, 2 from the
+        store)"``: the line a finished stage ends with, the parts that are not zero."""
+        loaded = self.done - self.computed - self.theirs
+        parts = [(self.computed, "computed here"), (self.theirs, "by other processes"), (loaded, "from the store")]
+        origin = ", ".join(f"{n} {where}" for n, where in parts if n)
+        elapsed = _duration(time.monotonic() - self._start)
+        return f"{self.desc}: {self.done}/{self.total} {self.unit}s done in {elapsed}" + (
+            f" ({origin})" if origin else ""
+        )
 
     def within(self, total: int, unit: str = "node") -> Callable[[int], None]:
         """A callback for the progress inside the item being computed: ``tick(n)`` after n of its
@@ -111,6 +125,7 @@ class Progress:
             return
         if waited:
             self.busy -= n
+            self.theirs += n if loaded else 0
         else:
             self._bar.update(n)
         self.done += n
@@ -125,6 +140,8 @@ class Progress:
         self._stop.set()
         if self._timer is not None:
             self._timer.join()
+            if exc[0] is None and self.done == self.total:
+                log.info("%s", self.summary())
         self._close_part()
         self._bar.close()
 

@@ -67,6 +67,30 @@ def test_progress_off_a_terminal_logs_at_a_steady_interval_even_while_an_item_ru
     assert lines[-1].startswith("landscape: 1/3 models, ") and lines[-1].endswith(" left")
 
 
+def test_a_stage_that_ends_off_a_terminal_logs_when_and_where_its_items_came_from(caplog) -> None:
+    import io
+
+    import pytest
+
+    from benchmark.stage import Progress
+
+    with caplog.at_level("INFO", logger="benchmark"), Progress(6, "curvature", every=60, stream=io.StringIO()) as p:
+        p.update(2, loaded=True)  # in the store already
+        p.update()  # computed here
+        p.update(2, busy=True)  # held by another process: one it stores, one it leaves to this one
+        p.update(loaded=True, waited=True)
+        p.update(waited=True)
+        p.update()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("curvature:")]
+    assert lines == ["curvature: 6/6 models done in 0s (3 computed here, 1 by other processes, 2 from the store)"]
+    caplog.clear()
+    stage = Progress(2, "curvature", every=60, stream=io.StringIO())
+    with caplog.at_level("INFO", logger="benchmark"), pytest.raises(RuntimeError), stage as p:
+        p.update()
+        raise RuntimeError("a model failed")
+    assert not [r for r in caplog.records if "done in" in r.getMessage()]  # a failed stage did not end
+
+
 def test_progress_within_an_item_shows_in_the_log_line_until_the_item_ends() -> None:
     import io
 
